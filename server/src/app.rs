@@ -1,0 +1,180 @@
+//! Wiring: one function starts the whole server (migrations, pool, gRPC with health and
+//! reflection, the HTTP sidecar, background probes) for `main` and for the tests alike.
+use std::{net::SocketAddr, sync::Arc};
+
+use secrecy::ExposeSecret as _;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::{self, AppState},
+    auth::{AuthLayer, Authenticator},
+    config::Config,
+    db, health, http, proto, telemetry,
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Migrations could not be applied (often: the database is unreachable).
+    #[error("database migrations: {0}")]
+    Migrate(#[from] db::MigrateError),
+    /// The pool could not be built.
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel_async::pooled_connection::deadpool::BuildError),
+    /// A listen address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// Reflection could not load the descriptor sets.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// A failure while serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The gRPC server stopped with an error.
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// The HTTP sidecar stopped with an error.
+    #[error("HTTP sidecar: {0}")]
+    Http(#[from] std::io::Error),
+    /// A server task panicked.
+    #[error("server task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A running server.
+pub struct Server {
+    /// Where gRPC listens (the bound port when the configuration said 0).
+    pub grpc_addr: SocketAddr,
+    /// Where the HTTP sidecar listens.
+    pub http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: JoinSet<Result<(), ServeError>>,
+}
+
+impl Server {
+    /// Migrates the database, then starts serving both ports.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        // The recorder must exist before the first metric is recorded.
+        let prometheus = telemetry::prometheus();
+        let url = config.database_url.expose_secret().to_owned();
+        db::run_migrations(&url).await?;
+        let pool = db::pool(&url, config.db_pool_size)?;
+
+        let grpc_listener = bind(config.grpc_addr).await?;
+        let http_listener = bind(config.http_addr).await?;
+        let grpc_addr = grpc_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+
+        let shutdown = CancellationToken::new();
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        let readiness = health::spawn_probe(
+            pool.clone(),
+            health_reporter,
+            proto::service_names(),
+            config.health_probe_interval,
+            shutdown.clone(),
+        )
+        .await;
+
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let auth = Authenticator::new(pool.clone(), config.bootstrap_token.clone());
+        let state = AppState {
+            pool,
+            config: Arc::new(config),
+        };
+        let grpc = tonic::transport::Server::builder()
+            .layer(AuthLayer::new(auth))
+            .add_routes(api::routes(state))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        let http_router = http::router(http::HttpState {
+            readiness,
+            prometheus,
+        });
+
+        let mut tasks = JoinSet::new();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            grpc.serve_with_incoming_shutdown(
+                TcpListenerStream::new(grpc_listener),
+                stop.cancelled_owned(),
+            )
+            .await?;
+            Ok(())
+        });
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(http_listener, http_router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await?;
+            Ok(())
+        });
+        tracing::info!(%grpc_addr, %http_addr, "northstar-jira serving");
+        Ok(Self {
+            grpc_addr,
+            http_addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// A token that, once cancelled, stops the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting work, lets in-flight requests finish, and waits for both ports to close.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after its shutdown token is cancelled, or on a failure,
+    /// which stops the other port too).
+    pub async fn wait(mut self) -> Result<(), ServeError> {
+        let mut result = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            let outcome = joined.map_err(ServeError::from).and_then(|r| r);
+            if let Err(err) = outcome {
+                self.shutdown.cancel();
+                if result.is_ok() {
+                    result = Err(err);
+                }
+            }
+        }
+        self.shutdown.cancel();
+        result
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}

@@ -1,0 +1,291 @@
+//! Every setting of the server, from flags or the environment (flags win).
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `DATABASE_URL` | PostgreSQL URL | with `--dev`: the local default, found or started the way the tests do |
+//! | `NORTHSTAR_GRPC_ADDR` | gRPC listen address | `127.0.0.1:50051` |
+//! | `NORTHSTAR_HTTP_ADDR` | HTTP sidecar listen address | `127.0.0.1:8080` |
+//! | `NORTHSTAR_PUBLIC_URL` | base URL Jira reaches the sidecar at (webhook URLs) | `http://<HTTP address>` |
+//! | `NORTHSTAR_MASTER_KEY` | 32 bytes, base64: encrypts secrets at rest | required, except with `--dev` |
+//! | `NORTHSTAR_BOOTSTRAP_TOKEN` | operator token: creates tenants and their keys | none (with `--dev`: generated) |
+//! | `NORTHSTAR_ALLOW_INSECURE_JIRA` | allow http:// and loopback Jira URLs (simulators) | false |
+//! | `NORTHSTAR_RECONCILE_INTERVAL` | reconciliation period of bidirectional configurations | 5m |
+//! | `NORTHSTAR_DELIVERY_LEASE` | how long a worker's claim on a delivery lasts | 60s |
+//! | `NORTHSTAR_DELIVERY_MAX_ATTEMPTS` | attempts before a delivery is DEAD | 25 |
+//! | `NORTHSTAR_JIRA_BACKOFF_BASE`, `NORTHSTAR_JIRA_BACKOFF_MAX` | backoff without Retry-After | 5s, 30s |
+//! | `NORTHSTAR_DB_POOL_SIZE` | database connections per replica | 16 |
+//! | `NORTHSTAR_LOG_FORMAT` | `pretty` or `json` | pretty |
+//! | `NORTHSTAR_DATA_DIR` | where `--dev` keeps its master key and private PostgreSQL | `.northstar-dev` |
+//! | `RUST_LOG` | log filter | `info` |
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use base64::Engine as _;
+use clap::{Parser, ValueEnum};
+use secrecy::{ExposeSecret as _, SecretBox, SecretString};
+
+/// Command line and environment of the `northstar-jira` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "northstar-jira",
+    version,
+    about = "Keeps Northstar and Jira in sync, both ways."
+)]
+pub struct Args {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// gRPC listen address.
+    #[arg(long, env = "NORTHSTAR_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// HTTP sidecar listen address (webhooks, health, Prometheus).
+    #[arg(long, env = "NORTHSTAR_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Base URL at which Jira reaches the HTTP sidecar; webhook URLs are built from it.
+    #[arg(long, env = "NORTHSTAR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// 32 random bytes, base64: the key that encrypts secrets at rest.
+    #[arg(long, env = "NORTHSTAR_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<SecretString>,
+    /// Operator token: may create tenants and their API keys.
+    #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<SecretString>,
+    /// Allow http:// and loopback or private Jira URLs (for simulators and tests).
+    #[arg(long, env = "NORTHSTAR_ALLOW_INSECURE_JIRA", default_value_t = false)]
+    pub allow_insecure_jira: bool,
+    /// How often bidirectional configurations are reconciled with Jira.
+    #[arg(long, env = "NORTHSTAR_RECONCILE_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub reconcile_interval: Duration,
+    /// How long a worker's claim on a delivery lasts before another worker may take it.
+    #[arg(long, env = "NORTHSTAR_DELIVERY_LEASE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub delivery_lease: Duration,
+    /// Attempts before a delivery is DEAD.
+    #[arg(long, env = "NORTHSTAR_DELIVERY_MAX_ATTEMPTS", default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..))]
+    pub delivery_max_attempts: u32,
+    /// First backoff step when Jira gives no Retry-After.
+    #[arg(long, env = "NORTHSTAR_JIRA_BACKOFF_BASE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub jira_backoff_base: Duration,
+    /// Longest backoff step when Jira gives no Retry-After.
+    #[arg(long, env = "NORTHSTAR_JIRA_BACKOFF_MAX", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jira_backoff_max: Duration,
+    /// Database connections this replica keeps.
+    #[arg(long, env = "NORTHSTAR_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+    /// Log format.
+    #[arg(long, env = "NORTHSTAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// Development mode: fills what is missing with local defaults (a generated master key kept
+    /// in the data directory, a printed bootstrap token, a local PostgreSQL found or started).
+    #[arg(long)]
+    pub dev: bool,
+    /// Where `--dev` keeps its master key and, when it has to start one, its PostgreSQL.
+    #[arg(long, env = "NORTHSTAR_DATA_DIR", default_value = ".northstar-dev")]
+    pub data_dir: PathBuf,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The master key: 32 bytes that never leave the process.
+pub struct MasterKey(SecretBox<[u8; 32]>);
+
+impl MasterKey {
+    /// Parses the base64 form operators put in `NORTHSTAR_MASTER_KEY`.
+    pub fn from_base64(text: &str) -> Result<Self, ConfigError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| ConfigError::Invalid {
+                name: "NORTHSTAR_MASTER_KEY",
+                reason: "is not valid base64".into(),
+            })?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| ConfigError::Invalid {
+                name: "NORTHSTAR_MASTER_KEY",
+                reason: format!("must decode to 32 bytes, not {}", b.len()),
+            })?;
+        Ok(Self(SecretBox::new(Box::new(array))))
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Self(SecretBox::new(Box::new(rand::random())))
+    }
+
+    /// The base64 form, for writing the `--dev` key file.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0.expose_secret())
+    }
+
+    /// The raw key, for the cipher.
+    pub fn bytes(&self) -> &[u8; 32] {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([REDACTED])")
+    }
+}
+
+/// A setting that stops startup, named so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required value is absent.
+    #[error("{name} is required: {hint}")]
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
+    /// A value is present but unusable.
+    #[error("{name} {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug)]
+pub struct Config {
+    pub database_url: SecretString,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// Base of webhook URLs, without a trailing slash. `None`: derived from the bound HTTP address.
+    pub public_url: Option<String>,
+    pub master_key: MasterKey,
+    pub bootstrap_token: Option<SecretString>,
+    pub allow_insecure_jira: bool,
+    pub reconcile_interval: Duration,
+    pub delivery_lease: Duration,
+    pub delivery_max_attempts: u32,
+    pub jira_backoff_base: Duration,
+    pub jira_backoff_max: Duration,
+    pub db_pool_size: u32,
+    /// How often the database is probed for health reporting.
+    pub health_probe_interval: Duration,
+}
+
+impl Config {
+    /// A configuration for tests and tools: loopback ports chosen by the OS, a random master key.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: SecretString::from(database_url.into()),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            master_key: MasterKey::generate(),
+            bootstrap_token: None,
+            allow_insecure_jira: true,
+            reconcile_interval: Duration::from_secs(300),
+            delivery_lease: Duration::from_secs(60),
+            delivery_max_attempts: 25,
+            jira_backoff_base: Duration::from_secs(5),
+            jira_backoff_max: Duration::from_secs(30),
+            db_pool_size: 8,
+            health_probe_interval: Duration::from_millis(500),
+        }
+    }
+
+    /// Checks the arguments; `database_url` and `master_key` are those resolved by `--dev` when
+    /// the arguments lack them.
+    pub fn from_args(
+        args: Args,
+        dev_database_url: Option<SecretString>,
+        dev_master_key: Option<MasterKey>,
+    ) -> Result<Self, ConfigError> {
+        let database_url = args.database_url.or(dev_database_url).ok_or(ConfigError::Missing {
+            name: "DATABASE_URL",
+            hint: "a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/northstar_jira, or run with --dev",
+        })?;
+        let url = database_url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: "must start with postgres:// or postgresql://".into(),
+            });
+        }
+        let master_key = match (args.master_key, dev_master_key) {
+            (Some(text), _) => MasterKey::from_base64(text.expose_secret())?,
+            (None, Some(key)) => key,
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    name: "NORTHSTAR_MASTER_KEY",
+                    hint: "32 random bytes in base64 (openssl rand -base64 32), or run with --dev",
+                });
+            }
+        };
+        if let Some(token) = &args.bootstrap_token
+            && token.expose_secret().len() < 16
+        {
+            return Err(ConfigError::Invalid {
+                name: "NORTHSTAR_BOOTSTRAP_TOKEN",
+                reason: "must be at least 16 characters".into(),
+            });
+        }
+        let public_url = match args.public_url {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_owned())
+            }
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "NORTHSTAR_PUBLIC_URL",
+                    reason: "must be an http:// or https:// URL".into(),
+                });
+            }
+            None => None,
+        };
+        if args.jira_backoff_base > args.jira_backoff_max {
+            return Err(ConfigError::Invalid {
+                name: "NORTHSTAR_JIRA_BACKOFF_BASE",
+                reason: "must not exceed NORTHSTAR_JIRA_BACKOFF_MAX".into(),
+            });
+        }
+        Ok(Self {
+            database_url,
+            grpc_addr: args.grpc_addr,
+            http_addr: args.http_addr,
+            public_url,
+            master_key,
+            bootstrap_token: args.bootstrap_token,
+            allow_insecure_jira: args.allow_insecure_jira,
+            reconcile_interval: args.reconcile_interval,
+            delivery_lease: args.delivery_lease,
+            delivery_max_attempts: args.delivery_max_attempts,
+            jira_backoff_base: args.jira_backoff_base,
+            jira_backoff_max: args.jira_backoff_max,
+            db_pool_size: args.db_pool_size,
+            health_probe_interval: Duration::from_secs(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_must_be_32_bytes_of_base64() {
+        assert!(MasterKey::from_base64("not base64!").is_err());
+        let short = base64::engine::general_purpose::STANDARD.encode([1u8; 16]);
+        let err = MasterKey::from_base64(&short).unwrap_err().to_string();
+        assert_eq!(err, "NORTHSTAR_MASTER_KEY must decode to 32 bytes, not 16");
+        let key = MasterKey::generate();
+        let again = MasterKey::from_base64(&key.to_base64()).unwrap();
+        assert_eq!(key.bytes(), again.bytes());
+        assert_eq!(format!("{key:?}"), "MasterKey([REDACTED])");
+    }
+
+    #[test]
+    fn missing_values_are_named() {
+        let args = Args::parse_from(["northstar-jira"]);
+        let err = Config::from_args(args, None, None).unwrap_err().to_string();
+        assert!(err.starts_with("DATABASE_URL is required"), "{err}");
+        let args = Args::parse_from(["northstar-jira", "--database-url", "postgres://x/y"]);
+        let err = Config::from_args(args, None, None).unwrap_err().to_string();
+        assert!(err.starts_with("NORTHSTAR_MASTER_KEY is required"), "{err}");
+    }
+}

@@ -1,0 +1,99 @@
+//! PostgreSQL access: the pool, embedded migrations, and one query module per table group.
+//! Query functions take `&mut AsyncPgConnection` so callers decide the transaction.
+pub mod audit;
+pub mod tenants;
+
+use std::time::Duration;
+
+use diesel_async::{
+    AsyncPgConnection, RunQueryDsl as _,
+    pooled_connection::{
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+        deadpool::{BuildError, Object, Pool},
+    },
+};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+
+/// The migrations in `migrations/`, compiled into the binary and applied at startup.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Held while migrating so replicas starting together apply migrations once, in turn.
+const MIGRATION_LOCK_KEY: i64 = 0x6e73_6a5f_6d69_6772; // "nsj_migr"
+
+/// The connection pool type every part of the server uses.
+pub type DbPool = Pool<AsyncPgConnection>;
+/// A connection checked out of the pool.
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// Builds the pool. deadpool rather than bb8: it was the faster of the two in the measured stack
+/// notes, and its wait and create timeouts give callers a bounded answer while the database is
+/// down. Recycling is `Fast`: the default `Verified` runs `SELECT 1` on every checkout, which
+/// costs a third of the throughput; broken connections are still discarded by `is_broken`.
+pub fn pool(url: &str, max_size: u32) -> Result<DbPool, BuildError> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+    Pool::builder(manager)
+        .max_size(max_size as usize)
+        .wait_timeout(Some(Duration::from_secs(2)))
+        .create_timeout(Some(Duration::from_secs(2)))
+        .recycle_timeout(Some(Duration::from_secs(2)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+}
+
+/// Errors of the migration step at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// Could not connect.
+    #[error("connecting to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    /// A query failed.
+    #[error("{0}")]
+    Query(#[from] diesel::result::Error),
+    /// A migration failed.
+    #[error("applying migrations: {0}")]
+    Migration(String),
+    /// The blocking task died.
+    #[error("migration task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Applies pending migrations under a session advisory lock, on a dedicated connection.
+/// diesel_migrations is synchronous: it runs on a blocking thread through the async wrapper,
+/// which works on any runtime flavour (the async harness panics on current-thread runtimes).
+pub async fn run_migrations(url: &str) -> Result<(), MigrateError> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::Connection as _;
+        use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+        use diesel_migrations::MigrationHarness as _;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
+        let lock = |sql: String, conn: &mut AsyncConnectionWrapper<AsyncPgConnection>| {
+            diesel::RunQueryDsl::execute(diesel::sql_query(sql), conn)
+        };
+        lock(
+            format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
+            &mut conn,
+        )?;
+        let result = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|_| ())
+            .map_err(|e| MigrateError::Migration(e.to_string()));
+        lock(
+            format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
+            &mut conn,
+        )?;
+        result
+    })
+    .await?
+}
+
+/// True when a trivial query succeeds within `timeout`: the health probe.
+pub async fn ping(pool: &DbPool, timeout: Duration) -> bool {
+    let probe = async {
+        let mut conn = pool.get().await.ok()?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
+    };
+    matches!(tokio::time::timeout(timeout, probe).await, Ok(Some(_)))
+}

@@ -1,0 +1,19 @@
+//! northstar-jira: keeps the Northstar security platform and Jira in sync, both ways.
+//!
+//! Layers, outermost first: `api` (gRPC) and `http` (the sidecar) translate requests; `auth`
+//! identifies callers; `db` holds every query. `app` wires them into a running server.
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod localdb;
+pub mod proto;
+pub mod schema;
+pub mod telemetry;
+
+pub use app::Server;
+pub use config::Config;

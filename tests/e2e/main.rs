@@ -1,0 +1,6 @@
+//! End-to-end tests: the real server on loopback ports, a real PostgreSQL database per test,
+//! reached only through the client crate and HTTP. One test binary, so one link.
+mod support;
+
+mod foundation;
+mod tenants;

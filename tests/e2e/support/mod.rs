@@ -1,0 +1,120 @@
+//! What every end-to-end test needs: its own database, the real server on loopback ports,
+//! and clients that talk to it only through the client crate and HTTP.
+pub mod db;
+pub mod proxy;
+
+use northstar_jira::{Config, Server};
+use northstar_jira_client::{Client, proto};
+use secrecy::SecretString;
+
+pub use db::TestDb;
+
+/// The operator token every test server is started with.
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
+
+/// A running server on its own database.
+pub struct TestApp {
+    pub server: Option<Server>,
+    pub grpc_url: String,
+    pub http_url: String,
+    // Declared last: the database is dropped after the server stops.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// A server on a fresh migrated database.
+    pub async fn start() -> Self {
+        Self::start_with(TestDb::new().await, |_| {}).await
+    }
+
+    /// A server on `db`, with the test's changes to the configuration.
+    pub async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(&db.url);
+        configure(&mut config);
+        let server = Server::start(config).await.expect("server starts");
+        Self {
+            grpc_url: format!("http://{}", server.grpc_addr),
+            http_url: format!("http://{}", server.http_addr),
+            server: Some(server),
+            db,
+        }
+    }
+
+    /// A client authenticated as the operator.
+    pub async fn operator(&self) -> Client {
+        Client::connect(self.grpc_url.clone(), OPERATOR_TOKEN)
+            .await
+            .unwrap()
+    }
+
+    /// A client authenticated with `key`.
+    pub async fn client(&self, key: &str) -> Client {
+        Client::connect(self.grpc_url.clone(), key).await.unwrap()
+    }
+
+    /// A client without credentials.
+    pub async fn anonymous(&self) -> Client {
+        Client::connect_anonymous(self.grpc_url.clone())
+            .await
+            .unwrap()
+    }
+
+    /// Creates a tenant and a key of `role` in it; returns the tenant id and the key's client.
+    pub async fn tenant_with_key(&self, name: &str, role: proto::Role) -> (String, Client) {
+        let operator = self.operator().await;
+        let tenant = operator
+            .tenants()
+            .create_tenant(proto::CreateTenantRequest { name: name.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .tenant
+            .unwrap();
+        let key = self.create_key(&operator, &tenant.tenant_id, role).await;
+        (tenant.tenant_id, self.client(&key).await)
+    }
+
+    /// Creates a key through `as_client`; returns the secret.
+    pub async fn create_key(
+        &self,
+        as_client: &Client,
+        tenant_id: &str,
+        role: proto::Role,
+    ) -> String {
+        as_client
+            .tenants()
+            .create_api_key(proto::CreateApiKeyRequest {
+                tenant_id: tenant_id.into(),
+                name: format!("{role:?} key"),
+                role: role as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .api_key
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            server.shutdown_token().cancel();
+        }
+    }
+}
+
+/// The configuration tests start from: loopback ports chosen by the OS, the operator token,
+/// a fast health probe.
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config::for_database(database_url);
+    config.bootstrap_token = Some(SecretString::from(OPERATOR_TOKEN));
+    config
+}
+
+/// Initializes test logging once (`RUST_LOG` to see it).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
