@@ -19,4 +19,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Messages that carry a secret: each gets a redacting Debug in `src/redact.rs`.
-const SECRET_BEARING_MESSAGES: &[&str] = &[".northstar.jira.v1.CreateApiKeyResponse"];
+const SECRET_BEARING_MESSAGES: &[&str] = &[
+    ".northstar.jira.v1.CreateApiKeyResponse",
+    ".northstar.jira.v1.CreateCredentialRequest",
+    ".northstar.jira.v1.UpdateCredentialRequest",
+    ".northstar.jira.v1.TestConnectionRequest",
+    ".northstar.jira.v1.CreateConfigurationResponse",
+    ".northstar.jira.v1.UpdateConfigurationResponse",
+    ".northstar.jira.v1.RotateWebhookSecretResponse",
+];
