@@ -8,10 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     {
         use protox::prost::Message as _;
-        fs::write(
-            out_dir.join("northstar_jira_descriptor.bin"),
-            fds.encode_to_vec(),
-        )?;
+        fs::write(out_dir.join("northstar_jira_descriptor.bin"), fds.encode_to_vec())?;
     }
     tonic_prost_build::configure()
         .build_server(true)

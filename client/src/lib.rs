@@ -56,14 +56,9 @@ impl std::fmt::Debug for ApiKeyInterceptor {
 }
 
 impl tonic::service::Interceptor for ApiKeyInterceptor {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(header) = &self.header {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
+            request.metadata_mut().insert("authorization", header.clone());
         }
         Ok(request)
     }
@@ -105,17 +100,9 @@ impl Client {
 
     /// Wraps an existing channel.
     pub fn from_channel(channel: Channel, api_key: Option<&str>) -> Result<Self, Error> {
-        let header = api_key
-            .map(|key| {
-                format!("Bearer {key}")
-                    .parse()
-                    .map_err(|_| Error::InvalidApiKey)
-            })
-            .transpose()?;
-        Ok(Self {
-            channel,
-            interceptor: ApiKeyInterceptor { header },
-        })
+        let header =
+            api_key.map(|key| format!("Bearer {key}").parse().map_err(|_| Error::InvalidApiKey)).transpose()?;
+        Ok(Self { channel, interceptor: ApiKeyInterceptor { header } })
     }
 
     /// The same connection with another API key.

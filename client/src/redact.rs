@@ -9,20 +9,13 @@ struct Secret<'a>(&'a str);
 
 impl fmt::Debug for Secret<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "[REDACTED]"
-        })
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "[REDACTED]" })
     }
 }
 
 impl fmt::Debug for CreateApiKeyResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreateApiKeyResponse")
-            .field("api_key", &Secret(&self.api_key))
-            .field("key", &self.key)
-            .finish()
+        f.debug_struct("CreateApiKeyResponse").field("api_key", &Secret(&self.api_key)).field("key", &self.key).finish()
     }
 }
 
@@ -75,11 +68,7 @@ macro_rules! webhook_secret_debug {
         }
     )*};
 }
-webhook_secret_debug!(
-    CreateConfigurationResponse,
-    UpdateConfigurationResponse,
-    RotateWebhookSecretResponse
-);
+webhook_secret_debug!(CreateConfigurationResponse, UpdateConfigurationResponse, RotateWebhookSecretResponse);
 
 #[cfg(test)]
 mod tests {
@@ -88,41 +77,11 @@ mod tests {
     #[test]
     fn debug_never_shows_a_secret() {
         let printed = [
-            format!(
-                "{:?}",
-                CreateApiKeyResponse {
-                    api_key: "s3cret-key".into(),
-                    key: None
-                }
-            ),
-            format!(
-                "{:?}",
-                CreateCredentialRequest {
-                    api_token: "s3cret-tok".into(),
-                    ..Default::default()
-                }
-            ),
-            format!(
-                "{:?}",
-                UpdateCredentialRequest {
-                    api_token: "s3cret-tok".into(),
-                    ..Default::default()
-                }
-            ),
-            format!(
-                "{:?}",
-                TestConnectionRequest {
-                    api_token: "s3cret-tok".into(),
-                    ..Default::default()
-                }
-            ),
-            format!(
-                "{:?}",
-                RotateWebhookSecretResponse {
-                    webhook_secret: "s3cret-hook".into(),
-                    ..Default::default()
-                }
-            ),
+            format!("{:?}", CreateApiKeyResponse { api_key: "s3cret-key".into(), key: None }),
+            format!("{:?}", CreateCredentialRequest { api_token: "s3cret-tok".into(), ..Default::default() }),
+            format!("{:?}", UpdateCredentialRequest { api_token: "s3cret-tok".into(), ..Default::default() }),
+            format!("{:?}", TestConnectionRequest { api_token: "s3cret-tok".into(), ..Default::default() }),
+            format!("{:?}", RotateWebhookSecretResponse { webhook_secret: "s3cret-hook".into(), ..Default::default() }),
         ];
         for text in printed {
             assert!(!text.contains("s3cret"), "{text}");

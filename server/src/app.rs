@@ -11,7 +11,10 @@ use crate::{
     api::{self, AppState},
     auth::{AuthLayer, Authenticator},
     config::Config,
-    db, health, http, proto, telemetry,
+    crypto::SecretCipher,
+    db, health, http,
+    jira::{JiraClient, JiraSettings, RetryPolicy},
+    proto, telemetry,
 };
 
 /// Why the server could not start.
@@ -25,10 +28,7 @@ pub enum StartError {
     Pool(#[from] diesel_async::pooled_connection::deadpool::BuildError),
     /// A listen address could not be bound.
     #[error("binding {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     /// Reflection could not load the descriptor sets.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -69,18 +69,10 @@ impl Server {
 
         let grpc_listener = bind(config.grpc_addr).await?;
         let http_listener = bind(config.http_addr).await?;
-        let grpc_addr = grpc_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?;
-        let http_addr = http_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.http_addr,
-                source,
-            })?;
+        let grpc_addr =
+            grpc_listener.local_addr().map_err(|source| StartError::Bind { addr: config.grpc_addr, source })?;
+        let http_addr =
+            http_listener.local_addr().map_err(|source| StartError::Bind { addr: config.http_addr, source })?;
 
         let shutdown = CancellationToken::new();
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -102,10 +94,12 @@ impl Server {
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
         let auth = Authenticator::new(pool.clone(), config.bootstrap_token.clone());
-        let state = AppState {
-            pool,
-            config: Arc::new(config),
-        };
+        let jira = JiraClient::new(JiraSettings {
+            retry: RetryPolicy { base: config.jira_backoff_base, max: config.jira_backoff_max, ..RetryPolicy::default() },
+            ..JiraSettings::default()
+        });
+        let cipher = Arc::new(SecretCipher::new(&config.master_key));
+        let state = AppState { pool, config: Arc::new(config), cipher, jira };
         let grpc = tonic::transport::Server::builder()
             .layer(AuthLayer::new(auth))
             .add_routes(api::routes(state))
@@ -113,35 +107,21 @@ impl Server {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
 
-        let http_router = http::router(http::HttpState {
-            readiness,
-            prometheus,
-        });
+        let http_router = http::router(http::HttpState { readiness, prometheus });
 
         let mut tasks = JoinSet::new();
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            grpc.serve_with_incoming_shutdown(
-                TcpListenerStream::new(grpc_listener),
-                stop.cancelled_owned(),
-            )
-            .await?;
+            grpc.serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop.cancelled_owned()).await?;
             Ok(())
         });
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            axum::serve(http_listener, http_router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await?;
+            axum::serve(http_listener, http_router).with_graceful_shutdown(stop.cancelled_owned()).await?;
             Ok(())
         });
         tracing::info!(%grpc_addr, %http_addr, "northstar-jira serving");
-        Ok(Self {
-            grpc_addr,
-            http_addr,
-            shutdown,
-            tasks,
-        })
+        Ok(Self { grpc_addr, http_addr, shutdown, tasks })
     }
 
     /// A token that, once cancelled, stops the server gracefully.
@@ -174,7 +154,5 @@ impl Server {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
 }

@@ -25,11 +25,7 @@ use secrecy::{ExposeSecret as _, SecretBox, SecretString};
 
 /// Command line and environment of the `northstar-jira` binary.
 #[derive(Debug, Parser)]
-#[command(
-    name = "northstar-jira",
-    version,
-    about = "Keeps Northstar and Jira in sync, both ways."
-)]
+#[command(name = "northstar-jira", version, about = "Keeps Northstar and Jira in sync, both ways.")]
 pub struct Args {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -99,16 +95,11 @@ impl MasterKey {
     pub fn from_base64(text: &str) -> Result<Self, ConfigError> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
-            .map_err(|_| ConfigError::Invalid {
-                name: "NORTHSTAR_MASTER_KEY",
-                reason: "is not valid base64".into(),
-            })?;
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| ConfigError::Invalid {
-                name: "NORTHSTAR_MASTER_KEY",
-                reason: format!("must decode to 32 bytes, not {}", b.len()),
-            })?;
+            .map_err(|_| ConfigError::Invalid { name: "NORTHSTAR_MASTER_KEY", reason: "is not valid base64".into() })?;
+        let array: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| ConfigError::Invalid {
+            name: "NORTHSTAR_MASTER_KEY",
+            reason: format!("must decode to 32 bytes, not {}", b.len()),
+        })?;
         Ok(Self(SecretBox::new(Box::new(array))))
     }
 
@@ -139,10 +130,7 @@ impl std::fmt::Debug for MasterKey {
 pub enum ConfigError {
     /// A required value is absent.
     #[error("{name} is required: {hint}")]
-    Missing {
-        name: &'static str,
-        hint: &'static str,
-    },
+    Missing { name: &'static str, hint: &'static str },
     /// A value is present but unusable.
     #[error("{name} {reason}")]
     Invalid { name: &'static str, reason: String },
@@ -282,9 +270,7 @@ mod tests {
     #[test]
     fn missing_values_are_named() {
         // clap reads these from the environment; the check is about their absence.
-        if std::env::var_os("DATABASE_URL").is_some()
-            || std::env::var_os("NORTHSTAR_MASTER_KEY").is_some()
-        {
+        if std::env::var_os("DATABASE_URL").is_some() || std::env::var_os("NORTHSTAR_MASTER_KEY").is_some() {
             return;
         }
         let args = Args::parse_from(["northstar-jira"]);

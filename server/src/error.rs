@@ -39,10 +39,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// Shorthand for an invalid field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidArgument {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self::InvalidArgument { field: field.into(), message: message.into() }
     }
 
     /// Shorthand for an unexpected failure.
@@ -56,10 +53,13 @@ impl From<DieselError> for ApiError {
         match err {
             DieselError::NotFound => Self::NotFound("resource".into()),
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                Self::AlreadyExists(
-                    info.constraint_name()
-                        .map_or_else(|| "resource".into(), constraint_subject),
-                )
+                Self::AlreadyExists(info.constraint_name().map_or_else(|| "resource".into(), constraint_subject))
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                Self::FailedPrecondition(format!(
+                    "still in use ({}); remove what refers to it first",
+                    info.constraint_name().unwrap_or("reference")
+                ))
             }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 Self::Unavailable("the database connection was lost; retry".into())
@@ -83,11 +83,11 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
 fn constraint_subject(constraint: &str) -> String {
     let base = constraint.strip_suffix("_key").unwrap_or(constraint);
     match base.split_once('_') {
-        Some((table, cols)) => format!(
-            "{} with this {}",
-            table.trim_end_matches('s'),
-            cols.replace('_', " ")
-        ),
+        Some((table, cols)) => {
+            // Per-tenant uniqueness reads the same to the caller: their tenant is implied.
+            let cols = cols.strip_prefix("tenant_").unwrap_or(cols);
+            format!("{} with this {}", table.trim_end_matches('s'), cols.replace('_', " "))
+        }
         None => base.to_owned(),
     }
 }
@@ -101,9 +101,7 @@ impl From<ApiError> for Status {
                 Status::with_error_details(Code::InvalidArgument, text, details)
             }
             ApiError::NotFound(what) => Status::not_found(format!("{what} not found")),
-            ApiError::AlreadyExists(what) => {
-                Status::already_exists(format!("{what} already exists"))
-            }
+            ApiError::AlreadyExists(what) => Status::already_exists(format!("{what} already exists")),
             ApiError::PermissionDenied(m) => Status::permission_denied(m),
             ApiError::Unauthenticated(m) => Status::unauthenticated(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
@@ -163,9 +161,7 @@ mod tests {
 
     #[test]
     fn unique_constraints_read_as_subjects() {
-        assert_eq!(
-            constraint_subject("tenants_name_key"),
-            "tenant with this name"
-        );
+        assert_eq!(constraint_subject("tenants_name_key"), "tenant with this name");
+        assert_eq!(constraint_subject("credentials_tenant_name_key"), "credential with this name");
     }
 }

@@ -57,11 +57,7 @@ pub async fn spawn_probe(
 }
 
 async fn report(reporter: &HealthReporter, services: &[String], up: bool) {
-    let status = if up {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
-    };
+    let status = if up { ServingStatus::Serving } else { ServingStatus::NotServing };
     metrics::gauge!("northstar_database_up").set(if up { 1.0 } else { 0.0 });
     reporter.set_service_status("", status).await;
     for service in services {

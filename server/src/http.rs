@@ -36,11 +36,5 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn prometheus(State(state): State<HttpState>) -> impl IntoResponse {
-    (
-        [(
-            http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.prometheus.render(),
-    )
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.prometheus.render())
 }

@@ -95,11 +95,7 @@ pub fn find_pg_bin_dir() -> Option<PathBuf> {
         .filter(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
         .collect();
     versions.sort_by_key(|p| {
-        p.parent()
-            .and_then(|v| v.file_name())
-            .and_then(|v| v.to_str())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
+        p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
     });
     versions.pop()
 }
@@ -112,15 +108,9 @@ pub fn start_private_cluster(dir: &Path) -> Result<ServerUrl, LocalDbError> {
 }
 
 /// As [`start_private_cluster`], with extra `postgresql.conf` lines (e.g. `ssl = on`).
-pub fn start_private_cluster_with(
-    dir: &Path,
-    extra_conf: &[&str],
-) -> Result<ServerUrl, LocalDbError> {
+pub fn start_private_cluster_with(dir: &Path, extra_conf: &[&str]) -> Result<ServerUrl, LocalDbError> {
     let bin = find_pg_bin_dir().ok_or(LocalDbError::NotFound)?;
-    let fail = |reason: String| LocalDbError::StartFailed {
-        dir: dir.to_owned(),
-        reason,
-    };
+    let fail = |reason: String| LocalDbError::StartFailed { dir: dir.to_owned(), reason };
     fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
     let lock_file = fs::File::create(dir.join(".lock")).map_err(|e| fail(e.to_string()))?;
     let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
@@ -128,9 +118,7 @@ pub fn start_private_cluster_with(
 
     let data = dir.join("data");
     let port_file = dir.join("port");
-    if let Some(port) = fs::read_to_string(&port_file)
-        .ok()
-        .and_then(|p| p.trim().parse::<u16>().ok())
+    if let Some(port) = fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse::<u16>().ok())
         && reachable(SocketAddr::from(([127, 0, 0, 1], port)))
     {
         return Ok(ServerUrl(format!("postgres://postgres@127.0.0.1:{port}")));
@@ -145,52 +133,23 @@ pub fn start_private_cluster_with(
         run_as_postgres(
             as_root,
             &bin.join("initdb"),
-            &[
-                "-D",
-                path_str(&data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
+            &["-D", path_str(&data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
         )
         .map_err(fail)?;
-        let mut conf = fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .map_err(|e| fail(e.to_string()))?;
-        let mut lines = vec![
-            "fsync = off",
-            "synchronous_commit = off",
-            "full_page_writes = off",
-        ];
+        let mut conf =
+            fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).map_err(|e| fail(e.to_string()))?;
+        let mut lines = vec!["fsync = off", "synchronous_commit = off", "full_page_writes = off"];
         lines.extend_from_slice(extra_conf);
         for line in lines {
             writeln!(conf, "{line}").map_err(|e| fail(e.to_string()))?;
         }
     }
     let port = free_port().map_err(|e| fail(e.to_string()))?;
-    let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1",
-        path_str(dir)
-    );
+    let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", path_str(dir));
     run_as_postgres(
         as_root,
         &bin.join("pg_ctl"),
-        &[
-            "-D",
-            path_str(&data),
-            "-o",
-            &options,
-            "-l",
-            path_str(&dir.join("postgres.log")),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        ],
+        &["-D", path_str(&data), "-o", &options, "-l", path_str(&dir.join("postgres.log")), "-w", "-t", "60", "start"],
     )
     .map_err(fail)?;
     fs::write(&port_file, port.to_string()).map_err(|e| fail(e.to_string()))?;
@@ -201,22 +160,8 @@ pub fn start_private_cluster_with(
 pub fn stop_private_cluster(dir: &Path) -> Result<(), LocalDbError> {
     let bin = find_pg_bin_dir().ok_or(LocalDbError::NotFound)?;
     let as_root = nix::unistd::Uid::effective().is_root();
-    run_as_postgres(
-        as_root,
-        &bin.join("pg_ctl"),
-        &[
-            "-D",
-            path_str(&dir.join("data")),
-            "-m",
-            "fast",
-            "-w",
-            "stop",
-        ],
-    )
-    .map_err(|reason| LocalDbError::StartFailed {
-        dir: dir.to_owned(),
-        reason,
-    })
+    run_as_postgres(as_root, &bin.join("pg_ctl"), &["-D", path_str(&dir.join("data")), "-m", "fast", "-w", "stop"])
+        .map_err(|reason| LocalDbError::StartFailed { dir: dir.to_owned(), reason })
 }
 
 fn path_str(p: &Path) -> &str {
@@ -244,11 +189,7 @@ fn chown_to_postgres(dir: &Path) -> Result<(), String> {
 
 fn run_as_postgres(as_root: bool, program: &Path, args: &[&str]) -> Result<(), String> {
     let output = if as_root {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(program)
-            .args(args)
-            .output()
+        Command::new("runuser").args(["-u", "postgres", "--"]).arg(program).args(args).output()
     } else {
         Command::new(program).args(args).output()
     }
@@ -266,10 +207,7 @@ fn run_as_postgres(as_root: bool, program: &Path, args: &[&str]) -> Result<(), S
 }
 
 /// Creates database `name` on `server` unless it exists; returns its URL.
-pub async fn ensure_database(
-    server: &ServerUrl,
-    name: &str,
-) -> Result<String, diesel::result::Error> {
+pub async fn ensure_database(server: &ServerUrl, name: &str) -> Result<String, diesel::result::Error> {
     use diesel::{QueryableByName, sql_types::Text};
     use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 
@@ -282,23 +220,16 @@ pub async fn ensure_database(
     let mut conn = AsyncPgConnection::establish(&server.url_for("postgres"))
         .await
         .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
-    let found: Vec<Found> =
-        diesel::sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
-            .bind::<Text, _>(name)
-            .load(&mut conn)
-            .await?;
+    let found: Vec<Found> = diesel::sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .load(&mut conn)
+        .await?;
     if found.is_empty() {
         let quoted = name.replace('"', "\"\"");
-        match diesel::sql_query(format!("CREATE DATABASE \"{quoted}\""))
-            .execute(&mut conn)
-            .await
-        {
+        match diesel::sql_query(format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn).await {
             Ok(_) => {}
             // Another process created it between our check and our create.
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => {}
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
             Err(e) => return Err(e),
         }
     }
@@ -314,10 +245,7 @@ mod tests {
         let (server, db) = split_database_url("postgres://u@h:5/db?sslmode=require");
         assert_eq!(server.0, "postgres://u@h:5?sslmode=require");
         assert_eq!(db.as_deref(), Some("db"));
-        assert_eq!(
-            server.url_for("other"),
-            "postgres://u@h:5/other?sslmode=require"
-        );
+        assert_eq!(server.url_for("other"), "postgres://u@h:5/other?sslmode=require");
         let (server, db) = split_database_url("postgres://u@h:5");
         assert_eq!(server.0, "postgres://u@h:5");
         assert_eq!(db, None);

@@ -26,16 +26,11 @@ async fn main() {
 }
 
 async fn run(mut args: Args) -> anyhow::Result<()> {
-    let (dev_url, dev_key) = if args.dev {
-        dev_defaults(&mut args).await?
-    } else {
-        (None, None)
-    };
+    let (dev_url, dev_key) = if args.dev { dev_defaults(&mut args).await? } else { (None, None) };
     let config = Config::from_args(args, dev_url, dev_key)?;
     // Handlers go in before the ports open, so a signal that comes early still stops us gracefully.
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut terminate =
-        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let server = Server::start(config).await?;
     let token = server.shutdown_token();
     tokio::spawn(async move {
@@ -52,17 +47,13 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
 
 /// Fills what `--dev` may fill: the master key (kept in the data directory), the bootstrap
 /// token (kept and printed), insecure Jira allowed (for the simulator), and the database.
-async fn dev_defaults(
-    args: &mut Args,
-) -> anyhow::Result<(Option<SecretString>, Option<MasterKey>)> {
+async fn dev_defaults(args: &mut Args) -> anyhow::Result<(Option<SecretString>, Option<MasterKey>)> {
     let dir = args.data_dir.clone();
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = match &args.master_key {
         Some(_) => None,
         None => {
-            let text = read_or_create(&dir.join("master.key"), || {
-                MasterKey::generate().to_base64()
-            })?;
+            let text = read_or_create(&dir.join("master.key"), || MasterKey::generate().to_base64())?;
             Some(MasterKey::from_base64(&text)?)
         }
     };
@@ -78,11 +69,8 @@ async fn dev_defaults(
         Some(_) => None,
         None => {
             let pg_dir = std::path::absolute(dir.join("postgres"))?;
-            let server =
-                tokio::task::spawn_blocking(move || localdb::find_or_start(&pg_dir)).await??;
-            let url = localdb::ensure_database(&server, DEV_DATABASE)
-                .await
-                .context("creating the dev database")?;
+            let server = tokio::task::spawn_blocking(move || localdb::find_or_start(&pg_dir)).await??;
+            let url = localdb::ensure_database(&server, DEV_DATABASE).await.context("creating the dev database")?;
             println!("dev database: {}", url);
             Some(SecretString::from(url))
         }

@@ -9,8 +9,7 @@ mod services {
 pub use services::*;
 
 /// Every file of the contract, for tonic-reflection and for tests that walk the contract.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/northstar_jira_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/northstar_jira_descriptor.bin"));
 
 /// The fully qualified names of the contract's services, read from the descriptor set.
 pub fn service_names() -> Vec<String> {
@@ -20,10 +19,6 @@ pub fn service_names() -> Vec<String> {
     fds.file
         .iter()
         .filter(|f| f.package() == "northstar.jira.v1")
-        .flat_map(|f| {
-            f.service
-                .iter()
-                .map(move |s| format!("{}.{}", f.package(), s.name()))
-        })
+        .flat_map(|f| f.service.iter().map(move |s| format!("{}.{}", f.package(), s.name())))
         .collect()
 }

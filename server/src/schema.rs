@@ -30,6 +30,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    credentials (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        name -> Text,
+        jira_url -> Text,
+        email -> Text,
+        token_ciphertext -> Bytea,
+        token_nonce -> Bytea,
+        token_key_id -> Text,
+        token_updated_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tenants (id) {
         id -> Uuid,
         name -> Text,
@@ -39,5 +55,6 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(audit_log -> tenants (tenant_id));
+diesel::joinable!(credentials -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_log, tenants,);
+diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_log, credentials, tenants,);

@@ -2,5 +2,6 @@
 //! reached only through the client crate and HTTP. One test binary, so one link.
 mod support;
 
+mod credentials;
 mod foundation;
 mod tenants;

@@ -11,9 +11,7 @@ async fn the_operator_creates_tenants_and_keys_shown_once() {
     let operator = app.operator().await;
     let tenant = operator
         .tenants()
-        .create_tenant(proto::CreateTenantRequest {
-            name: " Acme Security ".into(),
-        })
+        .create_tenant(proto::CreateTenantRequest { name: " Acme Security ".into() })
         .await
         .unwrap()
         .into_inner()
@@ -22,9 +20,7 @@ async fn the_operator_creates_tenants_and_keys_shown_once() {
     assert_eq!(tenant.name, "Acme Security");
     let dup = operator
         .tenants()
-        .create_tenant(proto::CreateTenantRequest {
-            name: "Acme Security".into(),
-        })
+        .create_tenant(proto::CreateTenantRequest { name: "Acme Security".into() })
         .await
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
@@ -41,10 +37,7 @@ async fn the_operator_creates_tenants_and_keys_shown_once() {
         .into_inner();
     let key = created.key.clone().unwrap();
     assert!(created.api_key.starts_with(&format!("nsj_{}_", key.prefix)));
-    assert!(
-        !format!("{created:?}").contains(&created.api_key),
-        "Debug leaks the key"
-    );
+    assert!(!format!("{created:?}").contains(&created.api_key), "Debug leaks the key");
 
     // The secret is stored only as a hash.
     use diesel::{QueryableByName, sql_types::Bytea};
@@ -55,28 +48,15 @@ async fn the_operator_creates_tenants_and_keys_shown_once() {
         secret_hash: Vec<u8>,
     }
     let mut conn = app.db.connect().await;
-    let stored: Vec<Hash> = diesel::sql_query("SELECT secret_hash FROM api_keys")
-        .load(&mut conn)
-        .await
-        .unwrap();
+    let stored: Vec<Hash> = diesel::sql_query("SELECT secret_hash FROM api_keys").load(&mut conn).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0].secret_hash, created.api_key.as_bytes());
 
     let admin = app.client(&created.api_key).await;
-    let listed = admin
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = admin.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap().into_inner();
     assert_eq!(listed.api_keys.len(), 1);
     assert_eq!(listed.api_keys[0].api_key_id, key.api_key_id);
-    let mine = admin
-        .tenants()
-        .list_tenants(proto::ListTenantsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let mine = admin.tenants().list_tenants(proto::ListTenantsRequest::default()).await.unwrap().into_inner();
     assert_eq!(mine.tenants.len(), 1);
 }
 
@@ -84,38 +64,18 @@ async fn the_operator_creates_tenants_and_keys_shown_once() {
 async fn bad_or_missing_credentials_are_unauthenticated() {
     let app = TestApp::start().await;
     let (_, admin) = app.tenant_with_key("t", Role::Admin).await;
-    admin
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap();
+    admin.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap();
 
     let anonymous = app.anonymous().await;
-    let err = anonymous
-        .tenants()
-        .list_tenants(proto::ListTenantsRequest::default())
-        .await
-        .unwrap_err();
+    let err = anonymous.tenants().list_tenants(proto::ListTenantsRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     // Even RPCs not built yet authenticate first.
-    let err = anonymous
-        .events()
-        .get_event(proto::GetEventRequest::default())
-        .await
-        .unwrap_err();
+    let err = anonymous.events().get_event(proto::GetEventRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 
-    for garbled in [
-        "nsj_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "garbage",
-        "x",
-    ] {
+    for garbled in ["nsj_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "garbage", "x"] {
         let client = app.client(garbled).await;
-        let err = client
-            .tenants()
-            .list_tenants(proto::ListTenantsRequest::default())
-            .await
-            .unwrap_err();
+        let err = client.tenants().list_tenants(proto::ListTenantsRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated, "{garbled}");
     }
 }
@@ -126,31 +86,13 @@ async fn a_revoked_key_fails_at_once() {
     let (tenant_id, admin) = app.tenant_with_key("t", Role::Admin).await;
     let reader_key = app.create_key(&admin, &tenant_id, Role::Reader).await;
     let reader = app.client(&reader_key).await;
-    reader
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap();
+    reader.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap();
 
-    let keys = admin
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    let reader_id = keys
-        .api_keys
-        .iter()
-        .find(|k| k.role == Role::Reader as i32)
-        .unwrap()
-        .api_key_id
-        .clone();
+    let keys = admin.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap().into_inner();
+    let reader_id = keys.api_keys.iter().find(|k| k.role == Role::Reader as i32).unwrap().api_key_id.clone();
     let revoked = admin
         .tenants()
-        .revoke_api_key(proto::RevokeApiKeyRequest {
-            tenant_id: String::new(),
-            api_key_id: reader_id,
-        })
+        .revoke_api_key(proto::RevokeApiKeyRequest { tenant_id: String::new(), api_key_id: reader_id })
         .await
         .unwrap()
         .into_inner()
@@ -158,25 +100,13 @@ async fn a_revoked_key_fails_at_once() {
         .unwrap();
     assert!(revoked.revoke_time.is_some());
 
-    let err = reader
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap_err();
+    let err = reader.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    let active = admin
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let active = admin.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap().into_inner();
     assert_eq!(active.api_keys.len(), 1);
     let all = admin
         .tenants()
-        .list_api_keys(proto::ListApiKeysRequest {
-            include_revoked: true,
-            ..Default::default()
-        })
+        .list_api_keys(proto::ListApiKeysRequest { include_revoked: true, ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -187,67 +117,30 @@ async fn a_revoked_key_fails_at_once() {
 async fn roles_are_enforced_for_every_kind_of_call() {
     let app = TestApp::start().await;
     let (tenant_id, admin) = app.tenant_with_key("t", Role::Admin).await;
-    let reader = app
-        .client(&app.create_key(&admin, &tenant_id, Role::Reader).await)
-        .await;
-    let writer = app
-        .client(&app.create_key(&admin, &tenant_id, Role::Writer).await)
-        .await;
+    let reader = app.client(&app.create_key(&admin, &tenant_id, Role::Reader).await).await;
+    let writer = app.client(&app.create_key(&admin, &tenant_id, Role::Writer).await).await;
 
-    let new_key = || proto::CreateApiKeyRequest {
-        tenant_id: String::new(),
-        name: "k".into(),
-        role: Role::Reader as i32,
-    };
-    let err = reader
-        .tenants()
-        .create_api_key(new_key())
-        .await
-        .unwrap_err();
+    let new_key =
+        || proto::CreateApiKeyRequest { tenant_id: String::new(), name: "k".into(), role: Role::Reader as i32 };
+    let err = reader.tenants().create_api_key(new_key()).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     assert!(err.message().contains("ADMIN"), "{}", err.message());
-    let err = writer
-        .tenants()
-        .create_api_key(new_key())
-        .await
-        .unwrap_err();
+    let err = writer.tenants().create_api_key(new_key()).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    let err = admin
-        .tenants()
-        .create_tenant(proto::CreateTenantRequest {
-            name: "other".into(),
-        })
-        .await
-        .unwrap_err();
+    let err = admin.tenants().create_tenant(proto::CreateTenantRequest { name: "other".into() }).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 
     // The role table applies before a not-yet-built RPC answers UNIMPLEMENTED.
-    let err = reader
-        .credentials()
-        .create_credential(proto::CreateCredentialRequest::default())
-        .await
-        .unwrap_err();
+    let err = reader.credentials().create_credential(proto::CreateCredentialRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    let err = reader
-        .events()
-        .submit_event(proto::SubmitEventRequest::default())
-        .await
-        .unwrap_err();
+    let err = reader.events().submit_event(proto::SubmitEventRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 
     // The operator token is not a tenant key.
     let operator = app.operator().await;
-    let err = operator
-        .credentials()
-        .list_credentials(proto::ListCredentialsRequest::default())
-        .await
-        .unwrap_err();
+    let err = operator.credentials().list_credentials(proto::ListCredentialsRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    let err = operator
-        .tenants()
-        .create_api_key(new_key())
-        .await
-        .unwrap_err();
+    let err = operator.tenants().create_api_key(new_key()).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().starts_with("tenant_id"), "{}", err.message());
 }
@@ -257,68 +150,24 @@ async fn validation_names_the_field() {
     let app = TestApp::start().await;
     let (_, admin) = app.tenant_with_key("t", Role::Admin).await;
     let cases = [
-        (
-            proto::CreateApiKeyRequest {
-                tenant_id: String::new(),
-                name: " ".into(),
-                role: Role::Reader as i32,
-            },
-            "name",
-        ),
-        (
-            proto::CreateApiKeyRequest {
-                tenant_id: String::new(),
-                name: "k".into(),
-                role: 0,
-            },
-            "role",
-        ),
-        (
-            proto::CreateApiKeyRequest {
-                tenant_id: String::new(),
-                name: "k".into(),
-                role: 42,
-            },
-            "role",
-        ),
-        (
-            proto::CreateApiKeyRequest {
-                tenant_id: "not-a-uuid".into(),
-                name: "k".into(),
-                role: 1,
-            },
-            "tenant_id",
-        ),
+        (proto::CreateApiKeyRequest { tenant_id: String::new(), name: " ".into(), role: Role::Reader as i32 }, "name"),
+        (proto::CreateApiKeyRequest { tenant_id: String::new(), name: "k".into(), role: 0 }, "role"),
+        (proto::CreateApiKeyRequest { tenant_id: String::new(), name: "k".into(), role: 42 }, "role"),
+        (proto::CreateApiKeyRequest { tenant_id: "not-a-uuid".into(), name: "k".into(), role: 1 }, "tenant_id"),
     ];
     for (request, field) in cases {
         let err = admin.tenants().create_api_key(request).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
-        assert!(
-            err.message().starts_with(&format!("{field}:")),
-            "{}",
-            err.message()
-        );
+        assert!(err.message().starts_with(&format!("{field}:")), "{}", err.message());
     }
     let err = admin
         .tenants()
-        .list_api_keys(proto::ListApiKeysRequest {
-            page_token: "!!".into(),
-            ..Default::default()
-        })
+        .list_api_keys(proto::ListApiKeysRequest { page_token: "!!".into(), ..Default::default() })
         .await
         .unwrap_err();
-    assert!(
-        err.message().starts_with("page_token:"),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().starts_with("page_token:"), "{}", err.message());
     // Nothing was stored by the refused calls.
-    let keys = admin
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let keys = admin.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap().into_inner();
     assert_eq!(keys.api_keys.len(), 1);
 }
 
@@ -327,58 +176,33 @@ async fn a_key_of_tenant_a_cannot_see_or_touch_tenant_b() {
     let app = TestApp::start().await;
     let (_tenant_a, admin_a) = app.tenant_with_key("a", Role::Admin).await;
     let (tenant_b, admin_b) = app.tenant_with_key("b", Role::Admin).await;
-    let keys_b = admin_b
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let keys_b = admin_b.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap().into_inner();
     let key_b = keys_b.api_keys[0].api_key_id.clone();
 
     let err = admin_a
         .tenants()
-        .list_api_keys(proto::ListApiKeysRequest {
-            tenant_id: tenant_b.clone(),
-            ..Default::default()
-        })
+        .list_api_keys(proto::ListApiKeysRequest { tenant_id: tenant_b.clone(), ..Default::default() })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let err = admin_a
         .tenants()
-        .create_api_key(proto::CreateApiKeyRequest {
-            tenant_id: tenant_b.clone(),
-            name: "x".into(),
-            role: 3,
-        })
+        .create_api_key(proto::CreateApiKeyRequest { tenant_id: tenant_b.clone(), name: "x".into(), role: 3 })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     // B's key id through A's own tenant: not found, as if it did not exist.
     let err = admin_a
         .tenants()
-        .revoke_api_key(proto::RevokeApiKeyRequest {
-            tenant_id: String::new(),
-            api_key_id: key_b.clone(),
-        })
+        .revoke_api_key(proto::RevokeApiKeyRequest { tenant_id: String::new(), api_key_id: key_b.clone() })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let listed = admin_a
-        .tenants()
-        .list_tenants(proto::ListTenantsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = admin_a.tenants().list_tenants(proto::ListTenantsRequest::default()).await.unwrap().into_inner();
     assert!(listed.tenants.iter().all(|t| t.tenant_id != tenant_b));
 
     // B's key still works and still belongs to B alone.
-    let keys_b = admin_b
-        .tenants()
-        .list_api_keys(proto::ListApiKeysRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let keys_b = admin_b.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap().into_inner();
     assert_eq!(keys_b.api_keys.len(), 1);
     assert!(keys_b.api_keys[0].revoke_time.is_none());
 }
@@ -388,23 +212,14 @@ async fn lists_page_with_tokens() {
     let app = TestApp::start().await;
     let operator = app.operator().await;
     for i in 0..5 {
-        operator
-            .tenants()
-            .create_tenant(proto::CreateTenantRequest {
-                name: format!("t{i}"),
-            })
-            .await
-            .unwrap();
+        operator.tenants().create_tenant(proto::CreateTenantRequest { name: format!("t{i}") }).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut token = String::new();
     loop {
         let page = operator
             .tenants()
-            .list_tenants(proto::ListTenantsRequest {
-                page_size: 2,
-                page_token: token,
-            })
+            .list_tenants(proto::ListTenantsRequest { page_size: 2, page_token: token })
             .await
             .unwrap()
             .into_inner();

@@ -32,12 +32,11 @@ impl Page {
         } else {
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(page_token)
-                .map_err(|_| {
-                    ApiError::invalid("page_token", "is not a token this server issued")
-                })?;
-            Some(Uuid::from_slice(&bytes).map_err(|_| {
-                ApiError::invalid("page_token", "is not a token this server issued")
-            })?)
+                .map_err(|_| ApiError::invalid("page_token", "is not a token this server issued"))?;
+            Some(
+                Uuid::from_slice(&bytes)
+                    .map_err(|_| ApiError::invalid("page_token", "is not a token this server issued"))?,
+            )
         };
         Ok(Self { size, after })
     }
@@ -54,9 +53,7 @@ impl Page {
         }
         rows.truncate(self.size as usize);
         rows.last()
-            .map(|last| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id(last).as_bytes())
-            })
+            .map(|last| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id(last).as_bytes()))
             .unwrap_or_default()
     }
 }
@@ -80,18 +77,8 @@ mod tests {
 
     #[test]
     fn bad_requests_name_the_field() {
-        assert!(
-            Page::parse(-1, "")
-                .unwrap_err()
-                .to_string()
-                .starts_with("page_size")
-        );
-        assert!(
-            Page::parse(1, "%%")
-                .unwrap_err()
-                .to_string()
-                .starts_with("page_token")
-        );
+        assert!(Page::parse(-1, "").unwrap_err().to_string().starts_with("page_size"));
+        assert!(Page::parse(1, "%%").unwrap_err().to_string().starts_with("page_token"));
         assert_eq!(Page::parse(1_000_000, "").unwrap().size, MAX_PAGE_SIZE);
     }
 }

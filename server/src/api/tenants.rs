@@ -25,17 +25,11 @@ impl Tenants {
 }
 
 fn tenant_to_proto(t: db::tenants::Tenant) -> proto::Tenant {
-    proto::Tenant {
-        tenant_id: t.id.to_string(),
-        name: t.name,
-        create_time: Some(convert::timestamp(t.created_at)),
-    }
+    proto::Tenant { tenant_id: t.id.to_string(), name: t.name, create_time: Some(convert::timestamp(t.created_at)) }
 }
 
 fn key_to_proto(k: db::tenants::ApiKey) -> proto::ApiKey {
-    let role = Role::parse(&k.role)
-        .map(convert::role_to_proto)
-        .unwrap_or_default();
+    let role = Role::parse(&k.role).map(convert::role_to_proto).unwrap_or_default();
     proto::ApiKey {
         api_key_id: k.id.to_string(),
         tenant_id: k.tenant_id.to_string(),
@@ -57,10 +51,7 @@ fn key_audit(k: &db::tenants::ApiKey) -> serde_json::Value {
 }
 
 impl Tenants {
-    async fn create_tenant(
-        &self,
-        request: proto::CreateTenantRequest,
-    ) -> ApiResult<proto::CreateTenantResponse> {
+    async fn create_tenant(&self, request: proto::CreateTenantRequest) -> ApiResult<proto::CreateTenantResponse> {
         let name = convert::label(&request.name, "name", 200)?;
         let mut conn = self.state.pool.get().await?;
         let tenant = conn
@@ -76,9 +67,7 @@ impl Tenants {
                         resource_type: "tenant",
                         resource_id: tenant.id.to_string(),
                         before: None,
-                        after: Some(
-                            serde_json::json!({ "tenant_id": tenant.id, "name": tenant.name }),
-                        ),
+                        after: Some(serde_json::json!({ "tenant_id": tenant.id, "name": tenant.name })),
                     },
                 )
                 .await?;
@@ -86,9 +75,7 @@ impl Tenants {
             })
             .await?;
         tracing::info!(tenant_id = %tenant.id, "tenant created");
-        Ok(proto::CreateTenantResponse {
-            tenant: Some(tenant_to_proto(tenant)),
-        })
+        Ok(proto::CreateTenantResponse { tenant: Some(tenant_to_proto(tenant)) })
     }
 
     async fn list_tenants(
@@ -98,18 +85,9 @@ impl Tenants {
     ) -> ApiResult<proto::ListTenantsResponse> {
         let page = Page::parse(request.page_size, &request.page_token)?;
         let mut conn = self.state.pool.get().await?;
-        let mut rows = db::tenants::list_tenants(
-            &mut conn,
-            caller.tenant_id(),
-            page.after,
-            page.fetch_limit(),
-        )
-        .await?;
+        let mut rows = db::tenants::list_tenants(&mut conn, caller.tenant_id(), page.after, page.fetch_limit()).await?;
         let next_page_token = page.finish(&mut rows, |t| t.id);
-        Ok(proto::ListTenantsResponse {
-            tenants: rows.into_iter().map(tenant_to_proto).collect(),
-            next_page_token,
-        })
+        Ok(proto::ListTenantsResponse { tenants: rows.into_iter().map(tenant_to_proto).collect(), next_page_token })
     }
 
     async fn create_api_key(
@@ -125,9 +103,7 @@ impl Tenants {
         let mut conn = self.state.pool.get().await?;
         let key = conn
             .transaction::<_, ApiError, _>(async |conn| {
-                db::tenants::find_tenant(conn, tenant_id)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound("tenant".into()))?;
+                db::tenants::find_tenant(conn, tenant_id).await?.ok_or_else(|| ApiError::NotFound("tenant".into()))?;
                 let key = db::tenants::insert_key(
                     conn,
                     db::tenants::NewApiKey {
@@ -172,26 +148,14 @@ impl Tenants {
         let tenant_id = caller.tenant_scope(&request.tenant_id, "tenant_id")?;
         let page = Page::parse(request.page_size, &request.page_token)?;
         let mut conn = self.state.pool.get().await?;
-        if caller == Caller::Operator
-            && db::tenants::find_tenant(&mut conn, tenant_id)
-                .await?
-                .is_none()
-        {
+        if caller == Caller::Operator && db::tenants::find_tenant(&mut conn, tenant_id).await?.is_none() {
             return Err(ApiError::NotFound("tenant".into()));
         }
-        let mut rows = db::tenants::list_keys(
-            &mut conn,
-            tenant_id,
-            request.include_revoked,
-            page.after,
-            page.fetch_limit(),
-        )
-        .await?;
+        let mut rows =
+            db::tenants::list_keys(&mut conn, tenant_id, request.include_revoked, page.after, page.fetch_limit())
+                .await?;
         let next_page_token = page.finish(&mut rows, |k| k.id);
-        Ok(proto::ListApiKeysResponse {
-            api_keys: rows.into_iter().map(key_to_proto).collect(),
-            next_page_token,
-        })
+        Ok(proto::ListApiKeysResponse { api_keys: rows.into_iter().map(key_to_proto).collect(), next_page_token })
     }
 
     async fn revoke_api_key(
@@ -226,9 +190,7 @@ impl Tenants {
             })
             .await?;
         tracing::info!(api_key_id = %key.id, "API key revoked");
-        Ok(proto::RevokeApiKeyResponse {
-            key: Some(key_to_proto(key)),
-        })
+        Ok(proto::RevokeApiKeyResponse { key: Some(key_to_proto(key)) })
     }
 }
 
@@ -239,9 +201,7 @@ impl TenantService for Tenants {
         request: Request<proto::CreateTenantRequest>,
     ) -> Result<Response<proto::CreateTenantResponse>, Status> {
         Caller::of(&request)?;
-        Ok(Response::new(
-            Tenants::create_tenant(self, request.into_inner()).await?,
-        ))
+        Ok(Response::new(Tenants::create_tenant(self, request.into_inner()).await?))
     }
 
     async fn list_tenants(
@@ -249,9 +209,7 @@ impl TenantService for Tenants {
         request: Request<proto::ListTenantsRequest>,
     ) -> Result<Response<proto::ListTenantsResponse>, Status> {
         let caller = Caller::of(&request)?;
-        Ok(Response::new(
-            Tenants::list_tenants(self, caller, request.into_inner()).await?,
-        ))
+        Ok(Response::new(Tenants::list_tenants(self, caller, request.into_inner()).await?))
     }
 
     async fn create_api_key(
@@ -259,9 +217,7 @@ impl TenantService for Tenants {
         request: Request<proto::CreateApiKeyRequest>,
     ) -> Result<Response<proto::CreateApiKeyResponse>, Status> {
         let caller = Caller::of(&request)?;
-        Ok(Response::new(
-            Tenants::create_api_key(self, caller, request.into_inner()).await?,
-        ))
+        Ok(Response::new(Tenants::create_api_key(self, caller, request.into_inner()).await?))
     }
 
     async fn list_api_keys(
@@ -269,9 +225,7 @@ impl TenantService for Tenants {
         request: Request<proto::ListApiKeysRequest>,
     ) -> Result<Response<proto::ListApiKeysResponse>, Status> {
         let caller = Caller::of(&request)?;
-        Ok(Response::new(
-            Tenants::list_api_keys(self, caller, request.into_inner()).await?,
-        ))
+        Ok(Response::new(Tenants::list_api_keys(self, caller, request.into_inner()).await?))
     }
 
     async fn revoke_api_key(
@@ -279,8 +233,6 @@ impl TenantService for Tenants {
         request: Request<proto::RevokeApiKeyRequest>,
     ) -> Result<Response<proto::RevokeApiKeyResponse>, Status> {
         let caller = Caller::of(&request)?;
-        Ok(Response::new(
-            Tenants::revoke_api_key(self, caller, request.into_inner()).await?,
-        ))
+        Ok(Response::new(Tenants::revoke_api_key(self, caller, request.into_inner()).await?))
     }
 }

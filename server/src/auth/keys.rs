@@ -23,15 +23,10 @@ pub struct NewKey {
 /// Makes a new random key.
 pub fn generate() -> NewKey {
     let prefix = hex::encode(rand::random::<[u8; PREFIX_LEN / 2]>());
-    let secret =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let full = format!("{SCHEME}_{prefix}_{secret}");
     let hash = hash(&full);
-    NewKey {
-        prefix,
-        full: SecretString::from(full),
-        hash,
-    }
+    NewKey { prefix, full: SecretString::from(full), hash }
 }
 
 /// SHA-256 of a presented secret.
@@ -46,9 +41,7 @@ pub fn parse_prefix(presented: &str) -> Option<&str> {
     let well_formed = prefix.len() == PREFIX_LEN
         && prefix.bytes().all(|b| b.is_ascii_hexdigit())
         && secret.len() == SECRET_LEN
-        && secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     well_formed.then_some(prefix)
 }
 
@@ -60,9 +53,7 @@ pub fn matches(presented: &str, stored_hash: &[u8]) -> bool {
 /// Constant-time comparison of a presented token against the configured bootstrap token; both
 /// are hashed first so neither length nor content leaks through timing.
 pub fn matches_token(presented: &str, configured: &SecretString) -> bool {
-    hash(presented)
-        .ct_eq(&hash(configured.expose_secret()))
-        .into()
+    hash(presented).ct_eq(&hash(configured.expose_secret())).into()
 }
 
 #[cfg(test)]
@@ -81,13 +72,7 @@ mod tests {
 
     #[test]
     fn garbled_keys_have_no_prefix() {
-        for bad in [
-            "",
-            "nsj_",
-            "nsj_abc_def",
-            "xyz_0123456789ab_",
-            "nsj_0123456789ab_short",
-        ] {
+        for bad in ["", "nsj_", "nsj_abc_def", "xyz_0123456789ab_", "nsj_0123456789ab_short"] {
             assert_eq!(parse_prefix(bad), None, "{bad}");
         }
     }

@@ -21,10 +21,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// An authenticator over the key table, with the operator token if one is configured.
     pub fn new(pool: db::DbPool, bootstrap_token: Option<SecretString>) -> Self {
-        Self {
-            pool,
-            bootstrap_token,
-        }
+        Self { pool, bootstrap_token }
     }
 
     async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Caller, ApiError> {
@@ -43,11 +40,7 @@ impl Authenticator {
             if key.last_used_stale() {
                 db::tenants::touch_key(&mut conn, key.id).await?;
             }
-            return Ok(Caller::Tenant {
-                tenant_id: key.tenant_id,
-                api_key_id: key.id,
-                role,
-            });
+            return Ok(Caller::Tenant { tenant_id: key.tenant_id, api_key_id: key.id, role });
         }
         match &self.bootstrap_token {
             Some(token) if keys::matches_token(presented, token) => Ok(Caller::Operator),
@@ -57,14 +50,8 @@ impl Authenticator {
 }
 
 fn bearer(headers: &http::HeaderMap) -> Result<&str, ApiError> {
-    let missing = || {
-        ApiError::Unauthenticated(
-            "missing credentials: send `authorization: Bearer <api key>`".into(),
-        )
-    };
-    let value = headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(missing)?;
+    let missing = || ApiError::Unauthenticated("missing credentials: send `authorization: Bearer <api key>`".into());
+    let value = headers.get(http::header::AUTHORIZATION).ok_or_else(missing)?;
     let value = value.to_str().map_err(|_| missing())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
@@ -82,9 +69,7 @@ pub struct AuthLayer {
 impl AuthLayer {
     /// A layer sharing one authenticator.
     pub fn new(auth: Authenticator) -> Self {
-        Self {
-            auth: Arc::new(auth),
-        }
+        Self { auth: Arc::new(auth) }
     }
 }
 
@@ -92,10 +77,7 @@ impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            auth: self.auth.clone(),
-        }
+        AuthService { inner, auth: self.auth.clone() }
     }
 }
 
@@ -108,10 +90,7 @@ pub struct AuthService<S> {
 
 impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
 {

@@ -51,10 +51,7 @@ const PACKAGE: &str = "northstar.jira.v1";
 pub fn access_for(path: &str) -> Option<Access> {
     use Access::*;
     use Role::*;
-    let rest = path
-        .strip_prefix('/')?
-        .strip_prefix(PACKAGE)?
-        .strip_prefix('.')?;
+    let rest = path.strip_prefix('/')?.strip_prefix(PACKAGE)?.strip_prefix('.')?;
     let (service, method) = rest.split_once('/')?;
     let access = match (service, method) {
         ("TenantService", "CreateTenant") => Operator,
@@ -62,14 +59,11 @@ pub fn access_for(path: &str) -> Option<Access> {
         ("TenantService", "CreateApiKey" | "RevokeApiKey") => TenantOrOperator(Admin),
 
         ("CredentialService", "GetCredential" | "ListCredentials") => Tenant(Reader),
-        (
-            "CredentialService",
-            "CreateCredential" | "UpdateCredential" | "DeleteCredential" | "TestConnection",
-        ) => Tenant(Admin),
-
-        ("ApplicationService", "ListApplications" | "GetResourceGroup" | "ListResourceGroups") => {
-            Tenant(Reader)
+        ("CredentialService", "CreateCredential" | "UpdateCredential" | "DeleteCredential" | "TestConnection") => {
+            Tenant(Admin)
         }
+
+        ("ApplicationService", "ListApplications" | "GetResourceGroup" | "ListResourceGroups") => Tenant(Reader),
         (
             "ApplicationService",
             "UpsertApplication"
@@ -94,10 +88,9 @@ pub fn access_for(path: &str) -> Option<Access> {
         ) => Tenant(Admin),
 
         ("EventService", "GetEvent" | "ListEvents" | "WatchEventChanges") => Tenant(Reader),
-        (
-            "EventService",
-            "SubmitEvent" | "SubmitEvents" | "UpdateEventStatus" | "AddComment" | "DeleteComment",
-        ) => Tenant(Writer),
+        ("EventService", "SubmitEvent" | "SubmitEvents" | "UpdateEventStatus" | "AddComment" | "DeleteComment") => {
+            Tenant(Writer)
+        }
 
         ("DeliveryService", "ListDeliveries") => Tenant(Reader),
         ("DeliveryService", "RetryDelivery") => Tenant(Admin),
@@ -123,10 +116,7 @@ pub fn check(access: Access, caller: &super::Caller) -> Result<(), String> {
             if *role >= need {
                 Ok(())
             } else {
-                Err(format!(
-                    "this call needs the {} role",
-                    need.as_str().to_uppercase()
-                ))
+                Err(format!("this call needs the {} role", need.as_str().to_uppercase()))
             }
         }
     }
@@ -140,8 +130,7 @@ mod tests {
     #[test]
     fn every_rpc_of_the_contract_has_a_role() {
         use prost::Message as _;
-        let fds =
-            prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
+        let fds = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
         let mut count = 0;
         for file in fds.file.iter().filter(|f| f.package() == PACKAGE) {
             for service in &file.service {
@@ -157,16 +146,9 @@ mod tests {
 
     #[test]
     fn roles_nest_and_the_operator_is_separate() {
-        let reader = Caller::Tenant {
-            tenant_id: Default::default(),
-            api_key_id: Default::default(),
-            role: Role::Reader,
-        };
-        let admin = Caller::Tenant {
-            tenant_id: Default::default(),
-            api_key_id: Default::default(),
-            role: Role::Admin,
-        };
+        let reader =
+            Caller::Tenant { tenant_id: Default::default(), api_key_id: Default::default(), role: Role::Reader };
+        let admin = Caller::Tenant { tenant_id: Default::default(), api_key_id: Default::default(), role: Role::Admin };
         let create_key = access_for("/northstar.jira.v1.TenantService/CreateApiKey").unwrap();
         assert!(check(create_key, &reader).is_err());
         assert!(check(create_key, &admin).is_ok());

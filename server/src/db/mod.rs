@@ -1,6 +1,7 @@
 //! PostgreSQL access: the pool, embedded migrations, and one query module per table group.
 //! Query functions take `&mut AsyncPgConnection` so callers decide the transaction.
 pub mod audit;
+pub mod credentials;
 pub mod tenants;
 
 use std::time::Duration;
@@ -72,18 +73,10 @@ pub async fn run_migrations(url: &str) -> Result<(), MigrateError> {
         let lock = |sql: String, conn: &mut AsyncConnectionWrapper<AsyncPgConnection>| {
             diesel::RunQueryDsl::execute(diesel::sql_query(sql), conn)
         };
-        lock(
-            format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
-            &mut conn,
-        )?;
-        let result = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map(|_| ())
-            .map_err(|e| MigrateError::Migration(e.to_string()));
-        lock(
-            format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
-            &mut conn,
-        )?;
+        lock(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"), &mut conn)?;
+        let result =
+            conn.run_pending_migrations(MIGRATIONS).map(|_| ()).map_err(|e| MigrateError::Migration(e.to_string()));
+        lock(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"), &mut conn)?;
         result
     })
     .await?

@@ -33,17 +33,12 @@ pub struct ApiKey {
 impl ApiKey {
     /// `last_used_at` is kept to the minute so authentication does not write on every call.
     pub fn last_used_stale(&self) -> bool {
-        self.last_used_at
-            .is_none_or(|t| Utc::now() - t > chrono::TimeDelta::minutes(1))
+        self.last_used_at.is_none_or(|t| Utc::now() - t > chrono::TimeDelta::minutes(1))
     }
 }
 
 /// Inserts a tenant.
-pub async fn insert_tenant(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    name: &str,
-) -> QueryResult<Tenant> {
+pub async fn insert_tenant(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> QueryResult<Tenant> {
     diesel::insert_into(tenants::table)
         .values((tenants::id.eq(id), tenants::name.eq(name)))
         .returning(Tenant::as_returning())
@@ -53,12 +48,7 @@ pub async fn insert_tenant(
 
 /// One tenant.
 pub async fn find_tenant(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Tenant>> {
-    tenants::table
-        .find(id)
-        .select(Tenant::as_select())
-        .first(conn)
-        .await
-        .optional()
+    tenants::table.find(id).select(Tenant::as_select()).first(conn).await.optional()
 }
 
 /// A page of tenants in id order (ids are UUIDv7, so creation order), after `after`.
@@ -68,11 +58,7 @@ pub async fn list_tenants(
     after: Option<Uuid>,
     limit: i64,
 ) -> QueryResult<Vec<Tenant>> {
-    let mut query = tenants::table
-        .select(Tenant::as_select())
-        .order(tenants::id)
-        .limit(limit)
-        .into_boxed();
+    let mut query = tenants::table.select(Tenant::as_select()).order(tenants::id).limit(limit).into_boxed();
     if let Some(id) = only {
         query = query.filter(tenants::id.eq(id));
     }
@@ -109,25 +95,13 @@ pub async fn insert_key(conn: &mut AsyncPgConnection, key: NewApiKey<'_>) -> Que
 }
 
 /// The key with this lookup prefix, revoked or not.
-pub async fn find_key_by_prefix(
-    conn: &mut AsyncPgConnection,
-    prefix: &str,
-) -> QueryResult<Option<ApiKey>> {
-    api_keys::table
-        .filter(api_keys::prefix.eq(prefix))
-        .select(ApiKey::as_select())
-        .first(conn)
-        .await
-        .optional()
+pub async fn find_key_by_prefix(conn: &mut AsyncPgConnection, prefix: &str) -> QueryResult<Option<ApiKey>> {
+    api_keys::table.filter(api_keys::prefix.eq(prefix)).select(ApiKey::as_select()).first(conn).await.optional()
 }
 
 /// Records that a key was used now.
 pub async fn touch_key(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
-    diesel::update(api_keys::table.find(id))
-        .set(api_keys::last_used_at.eq(Utc::now()))
-        .execute(conn)
-        .await
-        .map(drop)
+    diesel::update(api_keys::table.find(id)).set(api_keys::last_used_at.eq(Utc::now())).execute(conn).await.map(drop)
 }
 
 /// A page of a tenant's keys in id order.
@@ -155,21 +129,11 @@ pub async fn list_keys(
 
 /// Revokes a key of a tenant (idempotent: a revoked key keeps its first revocation time).
 /// `None` when the tenant has no such key.
-pub async fn revoke_key(
-    conn: &mut AsyncPgConnection,
-    tenant_id: Uuid,
-    id: Uuid,
-) -> QueryResult<Option<ApiKey>> {
-    let scope = api_keys::table
-        .filter(api_keys::tenant_id.eq(tenant_id))
-        .filter(api_keys::id.eq(id));
+pub async fn revoke_key(conn: &mut AsyncPgConnection, tenant_id: Uuid, id: Uuid) -> QueryResult<Option<ApiKey>> {
+    let scope = api_keys::table.filter(api_keys::tenant_id.eq(tenant_id)).filter(api_keys::id.eq(id));
     diesel::update(scope.filter(api_keys::revoked_at.is_null()))
         .set(api_keys::revoked_at.eq(Utc::now()))
         .execute(conn)
         .await?;
-    scope
-        .select(ApiKey::as_select())
-        .first(conn)
-        .await
-        .optional()
+    scope.select(ApiKey::as_select()).first(conn).await.optional()
 }

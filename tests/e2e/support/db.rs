@@ -40,10 +40,7 @@ struct Name {
 /// the target directory. Panics with what to do when there is none.
 pub async fn server() -> ServerUrl {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("postgres");
-    match tokio::task::spawn_blocking(move || localdb::find_or_start(&dir))
-        .await
-        .unwrap()
-    {
+    match tokio::task::spawn_blocking(move || localdb::find_or_start(&dir)).await.unwrap() {
         Ok(server) => server,
         Err(err) => panic!("{err}"),
     }
@@ -61,12 +58,7 @@ fn migrations_hash() -> String {
     files.sort();
     let mut hasher = Sha256::new();
     for file in files {
-        hasher.update(
-            file.strip_prefix(&dir)
-                .unwrap()
-                .to_string_lossy()
-                .as_bytes(),
-        );
+        hasher.update(file.strip_prefix(&dir).unwrap().to_string_lossy().as_bytes());
         hasher.update(std::fs::read(&file).unwrap());
     }
     hex::encode(&hasher.finalize()[..6])
@@ -91,41 +83,22 @@ async fn template() -> &'static Template {
             let server = server().await;
             let name = format!("nsj_tmpl_{}", migrations_hash());
             let mut conn = admin_connection(&server).await;
-            exec(
-                &mut conn,
-                &format!("SELECT pg_advisory_lock({TEMPLATE_LOCK_KEY})"),
-            )
-            .await;
+            exec(&mut conn, &format!("SELECT pg_advisory_lock({TEMPLATE_LOCK_KEY})")).await;
             sweep(&mut conn, &name).await;
-            let ready: Vec<Name> = diesel::sql_query(
-                "SELECT datname FROM pg_database WHERE datname = $1 AND datistemplate",
-            )
-            .bind::<Text, _>(&name)
-            .load(&mut conn)
-            .await
-            .unwrap();
-            if ready.is_empty() {
-                // A half-built template from a crashed process is not marked; rebuild it.
-                exec(
-                    &mut conn,
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                )
-                .await;
-                exec(&mut conn, &format!("CREATE DATABASE {name}")).await;
-                northstar_jira::db::run_migrations(&server.url_for(&name))
+            let ready: Vec<Name> =
+                diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1 AND datistemplate")
+                    .bind::<Text, _>(&name)
+                    .load(&mut conn)
                     .await
                     .unwrap();
-                exec(
-                    &mut conn,
-                    &format!("ALTER DATABASE {name} IS_TEMPLATE true"),
-                )
-                .await;
+            if ready.is_empty() {
+                // A half-built template from a crashed process is not marked; rebuild it.
+                exec(&mut conn, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                exec(&mut conn, &format!("CREATE DATABASE {name}")).await;
+                northstar_jira::db::run_migrations(&server.url_for(&name)).await.unwrap();
+                exec(&mut conn, &format!("ALTER DATABASE {name} IS_TEMPLATE true")).await;
             }
-            exec(
-                &mut conn,
-                &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK_KEY})"),
-            )
-            .await;
+            exec(&mut conn, &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK_KEY})")).await;
             Template { server, name }
         })
         .await
@@ -147,12 +120,8 @@ async fn sweep(conn: &mut AsyncPgConnection, current_template: &str) {
             datname != current_template
         };
         if stale {
-            let _ = diesel::sql_query(format!("ALTER DATABASE {datname} IS_TEMPLATE false"))
-                .execute(conn)
-                .await;
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"))
-                .execute(conn)
-                .await;
+            let _ = diesel::sql_query(format!("ALTER DATABASE {datname} IS_TEMPLATE false")).execute(conn).await;
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)")).execute(conn).await;
         }
     }
 }
@@ -162,10 +131,7 @@ fn process_alive(pid: i32) -> bool {
 }
 
 async fn exec(conn: &mut AsyncPgConnection, sql: &str) {
-    diesel::sql_query(sql)
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    diesel::sql_query(sql).execute(conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 impl TestDb {
@@ -174,16 +140,8 @@ impl TestDb {
         let template = template().await;
         let name = Self::fresh_name();
         let mut conn = admin_connection(&template.server).await;
-        exec(
-            &mut conn,
-            &format!("CREATE DATABASE {name} TEMPLATE {}", template.name),
-        )
-        .await;
-        Self {
-            url: template.server.url_for(&name),
-            name,
-            server: template.server.clone(),
-        }
+        exec(&mut conn, &format!("CREATE DATABASE {name} TEMPLATE {}", template.name)).await;
+        Self { url: template.server.url_for(&name), name, server: template.server.clone() }
     }
 
     /// An empty database (no migrations), to test startup on a blank database.
@@ -192,20 +150,12 @@ impl TestDb {
         let name = Self::fresh_name();
         let mut conn = admin_connection(&server).await;
         exec(&mut conn, &format!("CREATE DATABASE {name}")).await;
-        Self {
-            url: server.url_for(&name),
-            name,
-            server,
-        }
+        Self { url: server.url_for(&name), name, server }
     }
 
     fn fresh_name() -> String {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        format!(
-            "{TEST_DB_PREFIX}{}_{n}_{}",
-            std::process::id(),
-            hex::encode(rand::random::<[u8; 3]>())
-        )
+        format!("{TEST_DB_PREFIX}{}_{n}_{}", std::process::id(), hex::encode(rand::random::<[u8; 3]>()))
     }
 
     /// A direct connection, for assertions on what was stored.
@@ -220,18 +170,12 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside async; a thread with its own runtime does the async cleanup.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
-                if let Ok(mut conn) =
-                    AsyncPgConnection::establish(&server.url_for("postgres")).await
-                {
-                    let _ =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut conn)
-                            .await;
+                if let Ok(mut conn) = AsyncPgConnection::establish(&server.url_for("postgres")).await {
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
                 }
             });
         })

@@ -42,9 +42,7 @@ impl TestApp {
 
     /// A client authenticated as the operator.
     pub async fn operator(&self) -> Client {
-        Client::connect(self.grpc_url.clone(), OPERATOR_TOKEN)
-            .await
-            .unwrap()
+        Client::connect(self.grpc_url.clone(), OPERATOR_TOKEN).await.unwrap()
     }
 
     /// A client authenticated with `key`.
@@ -54,9 +52,7 @@ impl TestApp {
 
     /// A client without credentials.
     pub async fn anonymous(&self) -> Client {
-        Client::connect_anonymous(self.grpc_url.clone())
-            .await
-            .unwrap()
+        Client::connect_anonymous(self.grpc_url.clone()).await.unwrap()
     }
 
     /// Creates a tenant and a key of `role` in it; returns the tenant id and the key's client.
@@ -75,12 +71,7 @@ impl TestApp {
     }
 
     /// Creates a key through `as_client`; returns the secret.
-    pub async fn create_key(
-        &self,
-        as_client: &Client,
-        tenant_id: &str,
-        role: proto::Role,
-    ) -> String {
+    pub async fn create_key(&self, as_client: &Client, tenant_id: &str, role: proto::Role) -> String {
         as_client
             .tenants()
             .create_api_key(proto::CreateApiKeyRequest {
@@ -108,6 +99,9 @@ impl Drop for TestApp {
 pub fn test_config(database_url: &str) -> Config {
     let mut config = Config::for_database(database_url);
     config.bootstrap_token = Some(SecretString::from(OPERATOR_TOKEN));
+    // Jira backoff as the operator documentation allows tests to shorten it.
+    config.jira_backoff_base = std::time::Duration::from_millis(10);
+    config.jira_backoff_max = std::time::Duration::from_millis(100);
     config
 }
 

@@ -1,0 +1,222 @@
+//! Atlassian Document Format: the rich text Jira v3 requires for descriptions and comments.
+//! The builder never emits an empty text node (Jira rejects `"text": ""`) and keeps code blocks
+//! free of marks, as the ADF schema requires.
+use serde_json::{Value, json};
+
+/// An ADF document under construction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Doc {
+    blocks: Vec<Value>,
+}
+
+/// A run of inline content: text, links, code and line breaks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inline {
+    nodes: Vec<Value>,
+}
+
+impl Inline {
+    /// An empty run.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Plain text; line breaks become `hardBreak`s.
+    pub fn text(mut self, text: &str) -> Self {
+        self.push_text(text, None);
+        self
+    }
+
+    /// Bold text.
+    pub fn strong(mut self, text: &str) -> Self {
+        self.push_text(text, Some(json!([{ "type": "strong" }])));
+        self
+    }
+
+    /// Inline code.
+    pub fn code(mut self, text: &str) -> Self {
+        self.push_text(text, Some(json!([{ "type": "code" }])));
+        self
+    }
+
+    /// A link; an empty label shows the address.
+    pub fn link(mut self, label: &str, href: &str) -> Self {
+        let label = if label.is_empty() { href } else { label };
+        self.push_text(label, Some(json!([{ "type": "link", "attrs": { "href": href } }])));
+        self
+    }
+
+    fn push_text(&mut self, text: &str, marks: Option<Value>) {
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                self.nodes.push(json!({ "type": "hardBreak" }));
+            }
+            let line = line.trim_end_matches('\r');
+            if line.is_empty() {
+                continue;
+            }
+            let mut node = json!({ "type": "text", "text": line });
+            if let Some(marks) = &marks {
+                node["marks"] = marks.clone();
+            }
+            self.nodes.push(node);
+        }
+    }
+
+    fn into_content(self) -> Vec<Value> {
+        self.nodes
+    }
+}
+
+impl Doc {
+    /// An empty document.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A heading of `level` (clamped to 1..=6); skipped when `text` is blank.
+    pub fn heading(mut self, level: u8, text: &str) -> Self {
+        let content = Inline::new().text(text).into_content();
+        if !content.is_empty() {
+            self.blocks.push(json!({
+                "type": "heading", "attrs": { "level": level.clamp(1, 6) }, "content": content
+            }));
+        }
+        self
+    }
+
+    /// A paragraph; an empty run gives no block.
+    pub fn paragraph(mut self, inline: Inline) -> Self {
+        let content = inline.into_content();
+        if content.iter().any(|n| n["type"] == "text") {
+            self.blocks.push(json!({ "type": "paragraph", "content": content }));
+        }
+        self
+    }
+
+    /// A bullet list, one item per run; empty runs are dropped, and an empty list gives no block.
+    pub fn bullets(mut self, items: impl IntoIterator<Item = Inline>) -> Self {
+        let items: Vec<Value> = items
+            .into_iter()
+            .map(Inline::into_content)
+            .filter(|c| c.iter().any(|n| n["type"] == "text"))
+            .map(|content| json!({ "type": "listItem", "content": [{ "type": "paragraph", "content": content }] }))
+            .collect();
+        if !items.is_empty() {
+            self.blocks.push(json!({ "type": "bulletList", "content": items }));
+        }
+        self
+    }
+
+    /// A code block (no marks inside, as ADF requires); skipped when `code` is empty.
+    pub fn code_block(mut self, language: Option<&str>, code: &str) -> Self {
+        if !code.is_empty() {
+            let mut block = json!({ "type": "codeBlock", "content": [{ "type": "text", "text": code }] });
+            if let Some(language) = language {
+                block["attrs"] = json!({ "language": language });
+            }
+            self.blocks.push(block);
+        }
+        self
+    }
+
+    /// Plain text as paragraphs: blank lines separate paragraphs, single newlines break lines.
+    pub fn plain_text(text: &str) -> Self {
+        let normalized = text.replace("\r\n", "\n");
+        normalized
+            .split("\n\n")
+            .filter(|para| !para.trim().is_empty())
+            .fold(Self::new(), |doc, para| doc.paragraph(Inline::new().text(para.trim_matches('\n'))))
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// The document as Jira's JSON (`{"version": 1, "type": "doc", "content": [...]}`).
+    pub fn to_json(&self) -> Value {
+        json!({ "version": 1, "type": "doc", "content": self.blocks })
+    }
+}
+
+/// The text of an ADF document or a v2 wiki-markup string, for the activity feed. Unknown
+/// nodes contribute their text children, so nothing a person wrote is lost.
+pub fn to_plain_text(value: &Value) -> String {
+    fn walk(node: &Value, out: &mut String) {
+        match node["type"].as_str() {
+            Some("text") => out.push_str(node["text"].as_str().unwrap_or_default()),
+            Some("hardBreak") => out.push('\n'),
+            Some("mention") => out.push_str(node["attrs"]["text"].as_str().unwrap_or_default()),
+            _ => {}
+        }
+        if let Some(children) = node["content"].as_array() {
+            for child in children {
+                walk(child, out);
+            }
+            if matches!(node["type"].as_str(), Some("paragraph" | "heading" | "codeBlock" | "listItem")) {
+                out.push('\n');
+            }
+        }
+    }
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Object(_) => {
+            let mut out = String::new();
+            walk(value, &mut out);
+            out.trim_end().to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(value: &Value, out: &mut Vec<String>) {
+        if value["type"] == "text" {
+            out.push(value["text"].as_str().unwrap().to_owned());
+        }
+        if let Some(children) = value["content"].as_array() {
+            children.iter().for_each(|c| texts(c, out));
+        }
+    }
+
+    #[test]
+    fn never_emits_empty_text_nodes() {
+        let doc = Doc::new()
+            .heading(2, "")
+            .paragraph(Inline::new().text("").strong(""))
+            .paragraph(Inline::new().text("a\n\nb"))
+            .bullets([Inline::new().text(""), Inline::new().code("10.0.0.1")])
+            .code_block(None, "");
+        let json = doc.to_json();
+        let mut all = Vec::new();
+        texts(&json, &mut all);
+        assert_eq!(all, ["a", "b", "10.0.0.1"]);
+        assert_eq!(json["content"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn builds_the_documented_shapes() {
+        let doc = Doc::new()
+            .heading(9, "Alert")
+            .paragraph(Inline::new().text("See ").link("the runbook", "https://example.com/r"))
+            .code_block(Some("bash"), "df -h");
+        let json = doc.to_json();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["content"][0]["attrs"]["level"], 6);
+        assert_eq!(json["content"][1]["content"][1]["marks"][0]["attrs"]["href"], "https://example.com/r");
+        assert_eq!(json["content"][2]["attrs"]["language"], "bash");
+        assert!(json["content"][2]["content"][0].get("marks").is_none());
+    }
+
+    #[test]
+    fn plain_text_round_trips() {
+        let doc = Doc::plain_text("first line\nsecond\n\nnext paragraph");
+        assert_eq!(to_plain_text(&doc.to_json()), "first line\nsecond\nnext paragraph");
+        assert_eq!(to_plain_text(&Value::String("*wiki* text".into())), "*wiki* text");
+        assert!(Doc::plain_text("  \n\n ").is_empty());
+    }
+}

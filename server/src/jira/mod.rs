@@ -1,0 +1,414 @@
+//! The one Jira Cloud client (REST v3) every part of the service uses: typed requests and
+//! responses, errors classified once, Atlassian's retry rules, per-credential limits.
+//!
+//! A thin client over reqwest rather than the `jira` crate: we need a handful of endpoints with
+//! exact v3 shapes, our own error classes (an unknown create outcome must be told apart from a
+//! refusal), Retry-After shared across a credential's requests, and no extra build weight.
+pub mod adf;
+mod error;
+pub mod limits;
+pub mod retry;
+pub mod types;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+pub use error::{ErrorCollection, JiraError, TransportKind};
+pub use limits::{Limiter, SiteLimits};
+pub use retry::RetryPolicy;
+pub use types::*;
+
+/// A Jira site and the account that talks to it.
+#[derive(Clone)]
+pub struct Site {
+    /// Normalized base URL, without a trailing slash.
+    pub base_url: String,
+    /// The account's email.
+    pub email: String,
+    /// The account's API token.
+    pub token: SecretString,
+    /// Whose limits apply: the credential id (or a one-off key for inline tests).
+    pub limit_key: String,
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site")
+            .field("base_url", &self.base_url)
+            .field("email", &self.email)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// Settings of the client.
+#[derive(Debug, Clone, Default)]
+pub struct JiraSettings {
+    /// Backoff and interactive retries.
+    pub retry: RetryPolicy,
+    /// Per-credential limits.
+    pub limits: SiteLimits,
+    /// Total time a request may take.
+    pub request_timeout: Option<Duration>,
+}
+
+/// The Jira client; cheap to clone, one connection pool for all sites.
+#[derive(Clone)]
+pub struct JiraClient {
+    http: reqwest::Client,
+    limiter: Limiter,
+    retry: RetryPolicy,
+}
+
+/// How a request may be retried in process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retries {
+    /// Reads and idempotent writes: retry per the policy.
+    Interactive,
+    /// Creates: never resent blindly; the delivery worker checks first.
+    None,
+}
+
+impl JiraClient {
+    /// A client with its own connection pool.
+    pub fn new(settings: JiraSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(settings.request_timeout.unwrap_or(Duration::from_secs(30)))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // Never follow a redirect to another host: it would carry the Basic credentials.
+                let same_host = attempt.previous().first().map(|first| first.host_str() == attempt.url().host_str());
+                if same_host == Some(true) && attempt.previous().len() < 3 { attempt.follow() } else { attempt.stop() }
+            }))
+            .user_agent(concat!("northstar-jira/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with rustls always builds");
+        Self { http, limiter: Limiter::new(settings.limits), retry: settings.retry }
+    }
+
+    /// The retry policy, for the delivery worker's durable schedule.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        site: &Site,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        retries: Retries,
+    ) -> Result<T, JiraError> {
+        let mut failures = 0;
+        loop {
+            let result = self.send_once(site, method.clone(), path, query, body).await;
+            let err = match result {
+                Ok(bytes) => return parse(&bytes),
+                Err(err) => err,
+            };
+            if let Some(wait) = err.retry_after() {
+                self.limiter.pause(&site.limit_key, wait);
+            }
+            failures += 1;
+            // A refused connection or a failed handshake will not heal within one call; a
+            // person (TestConnection) or the durable delivery schedule is better served at once.
+            let hopeless = matches!(&err, JiraError::Transport { kind: TransportKind::Connect | TransportKind::Tls, .. });
+            let delay = match retries {
+                Retries::Interactive if !hopeless && failures <= self.retry.interactive_retries => {
+                    self.retry.delay(failures, &err, RetryPolicy::jitter())
+                }
+                _ => None,
+            };
+            match delay {
+                Some(delay) if delay <= self.retry.interactive_max_wait => {
+                    tracing::debug!(path, %err, ?delay, "retrying Jira call");
+                    tokio::time::sleep(delay).await;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        site: &Site,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, JiraError> {
+        let raw = self.exchange(site, method, path, query, body).await?;
+        if raw.status.is_success() {
+            return Ok(raw.body);
+        }
+        Err(JiraError::from_response(raw.status.as_u16(), raw.retry_after, &raw.body))
+    }
+
+    /// One HTTP exchange under the credential's limits; only transport failures are errors.
+    async fn exchange(
+        &self,
+        site: &Site,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<RawResponse, JiraError> {
+        let _permit = self.limiter.acquire(&site.limit_key).await;
+        let url = format!("{}{path}", site.base_url);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .basic_auth(&site.email, Some(site.token.expose_secret()))
+            .header(header::ACCEPT, "application/json");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let started = std::time::Instant::now();
+        let response = request.send().await.map_err(|e| JiraError::from_transport(&e))?;
+        let status = response.status();
+        metrics::counter!("northstar_jira_requests_total", "method" => method.to_string(), "status" => status.as_u16().to_string())
+            .increment(1);
+        metrics::histogram!("northstar_jira_request_seconds").record(started.elapsed().as_secs_f64());
+        let retry_after = retry_after(response.headers());
+        let body = response.bytes().await.map_err(|e| JiraError::from_transport(&e))?.to_vec();
+        if status.is_redirection() {
+            // Only a redirect to another host is left unfollowed, and it would carry our credentials.
+            return Err(JiraError::NotJira { status: status.as_u16(), message: "redirected to another host".into() });
+        }
+        Ok(RawResponse { status, retry_after, body })
+    }
+
+    /// `GET /rest/api/3/myself`: the account behind the credentials (never anonymous, so it
+    /// proves the token works).
+    pub async fn myself(&self, site: &Site) -> Result<User, JiraError> {
+        self.call(site, Method::GET, "/rest/api/3/myself", &[], None, Retries::Interactive).await
+    }
+
+    /// One page of `GET /rest/api/3/project/search`.
+    pub async fn search_projects(
+        &self,
+        site: &Site,
+        start_at: u64,
+        max_results: u64,
+    ) -> Result<ProjectPage, JiraError> {
+        let query = [("startAt", start_at.to_string()), ("maxResults", max_results.to_string())];
+        self.call(site, Method::GET, "/rest/api/3/project/search", &query, None, Retries::Interactive).await
+    }
+
+    /// Every project the account can see (all pages; a 404 means none).
+    pub async fn all_projects(&self, site: &Site) -> Result<Vec<Project>, JiraError> {
+        let mut projects = Vec::new();
+        loop {
+            let page = match self.search_projects(site, projects.len() as u64, 100).await {
+                Ok(page) => page,
+                Err(JiraError::NotFound(_)) if projects.is_empty() => return Ok(projects),
+                Err(err) => return Err(err),
+            };
+            let done = page.values.is_empty()
+                || page.is_last == Some(true)
+                || page.total.is_some_and(|t| projects.len() as u64 + page.values.len() as u64 >= t);
+            projects.extend(page.values);
+            if done {
+                return Ok(projects);
+            }
+        }
+    }
+
+    /// `GET /rest/api/3/project/{key}`.
+    pub async fn project(&self, site: &Site, key: &str) -> Result<Project, JiraError> {
+        let path = format!("/rest/api/3/project/{}", segment(key));
+        self.call(site, Method::GET, &path, &[], None, Retries::Interactive).await
+    }
+
+    /// The issue types a project offers on create (createmeta, all pages).
+    pub async fn create_issue_types(&self, site: &Site, project: &str) -> Result<Vec<IssueTypeMeta>, JiraError> {
+        let path = format!("/rest/api/3/issue/createmeta/{}/issuetypes", segment(project));
+        let mut all = Vec::new();
+        loop {
+            let query = [("startAt", all.len().to_string()), ("maxResults", "200".to_owned())];
+            let page: IssueTypePage = self.call(site, Method::GET, &path, &query, None, Retries::Interactive).await?;
+            let done = page.issue_types.is_empty() || all.len() + page.issue_types.len() >= page.total as usize;
+            all.extend(page.issue_types);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// The fields on the create screen of an issue type (createmeta, all pages).
+    pub async fn create_fields(
+        &self,
+        site: &Site,
+        project: &str,
+        issue_type_id: &str,
+    ) -> Result<Vec<FieldMeta>, JiraError> {
+        let path = format!("/rest/api/3/issue/createmeta/{}/issuetypes/{}", segment(project), segment(issue_type_id));
+        let mut all = Vec::new();
+        loop {
+            let query = [("startAt", all.len().to_string()), ("maxResults", "200".to_owned())];
+            let page: FieldPage = self.call(site, Method::GET, &path, &query, None, Retries::Interactive).await?;
+            let done = page.fields.is_empty() || all.len() + page.fields.len() >= page.total as usize;
+            all.extend(page.fields);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// `POST /rest/api/3/issue`. Sent once: a failure whose outcome is unknown must be looked
+    /// up (by the delivery's marker label) before anything sends it again.
+    pub async fn create_issue(&self, site: &Site, payload: &Value) -> Result<CreatedIssue, JiraError> {
+        self.call(site, Method::POST, "/rest/api/3/issue", &[], Some(payload), Retries::None).await
+    }
+
+    /// `POST /rest/api/3/issue/bulk`, at most 50 issues; per-item failures are in the result.
+    /// A 400 where every item failed still returns the per-item errors.
+    pub async fn bulk_create(&self, site: &Site, payloads: &[Value]) -> Result<BulkCreated, JiraError> {
+        assert!(payloads.len() <= 50, "Jira creates at most 50 issues per bulk call");
+        let body = json!({ "issueUpdates": payloads });
+        let raw = self.exchange(site, Method::POST, "/rest/api/3/issue/bulk", &[], Some(&body)).await?;
+        if raw.status.is_success() {
+            return parse(&raw.body);
+        }
+        // When every item failed, Jira answers 400 with the same CreatedIssues shape.
+        if raw.status == StatusCode::BAD_REQUEST
+            && let Ok(created) = serde_json::from_slice::<BulkCreated>(&raw.body)
+            && !created.errors.is_empty()
+        {
+            return Ok(created);
+        }
+        let err = JiraError::from_response(raw.status.as_u16(), raw.retry_after, &raw.body);
+        if let Some(wait) = err.retry_after() {
+            self.limiter.pause(&site.limit_key, wait);
+        }
+        Err(err)
+    }
+
+    /// `GET /rest/api/3/issue/{key}` with the given fields.
+    pub async fn get_issue(&self, site: &Site, key: &str, fields: &[&str]) -> Result<Issue, JiraError> {
+        let path = format!("/rest/api/3/issue/{}", segment(key));
+        let query = [("fields", fields.join(","))];
+        self.call(site, Method::GET, &path, &query, None, Retries::Interactive).await
+    }
+
+    /// `PUT /rest/api/3/issue/{key}` (e.g. `{"fields": {"summary": ...}}`); idempotent.
+    pub async fn update_issue(&self, site: &Site, key: &str, body: &Value) -> Result<(), JiraError> {
+        let path = format!("/rest/api/3/issue/{}", segment(key));
+        self.call::<Empty>(site, Method::PUT, &path, &[], Some(body), Retries::Interactive).await.map(drop)
+    }
+
+    /// The transitions available for an issue now.
+    pub async fn transitions(&self, site: &Site, key: &str) -> Result<Vec<Transition>, JiraError> {
+        let path = format!("/rest/api/3/issue/{}/transitions", segment(key));
+        let list: Transitions = self.call(site, Method::GET, &path, &[], None, Retries::Interactive).await?;
+        Ok(list.transitions)
+    }
+
+    /// Performs a transition, setting the resolution where given.
+    pub async fn transition(
+        &self,
+        site: &Site,
+        key: &str,
+        transition_id: &str,
+        resolution: Option<&str>,
+    ) -> Result<(), JiraError> {
+        let path = format!("/rest/api/3/issue/{}/transitions", segment(key));
+        let mut body = json!({ "transition": { "id": transition_id } });
+        if let Some(resolution) = resolution {
+            body["fields"] = json!({ "resolution": { "name": resolution } });
+        }
+        self.call::<Empty>(site, Method::POST, &path, &[], Some(&body), Retries::None).await.map(drop)
+    }
+
+    /// Adds a comment (ADF body). Sent once, like a create.
+    pub async fn add_comment(&self, site: &Site, key: &str, body: &adf::Doc) -> Result<Comment, JiraError> {
+        let path = format!("/rest/api/3/issue/{}/comment", segment(key));
+        let payload = json!({ "body": body.to_json() });
+        self.call(site, Method::POST, &path, &[], Some(&payload), Retries::None).await
+    }
+
+    /// Replaces a comment's body.
+    pub async fn update_comment(
+        &self,
+        site: &Site,
+        key: &str,
+        comment_id: &str,
+        body: &adf::Doc,
+    ) -> Result<Comment, JiraError> {
+        let path = format!("/rest/api/3/issue/{}/comment/{}", segment(key), segment(comment_id));
+        let payload = json!({ "body": body.to_json() });
+        self.call(site, Method::PUT, &path, &[], Some(&payload), Retries::Interactive).await
+    }
+
+    /// Deletes a comment; one already gone counts as deleted.
+    pub async fn delete_comment(&self, site: &Site, key: &str, comment_id: &str) -> Result<(), JiraError> {
+        let path = format!("/rest/api/3/issue/{}/comment/{}", segment(key), segment(comment_id));
+        match self.call::<Empty>(site, Method::DELETE, &path, &[], None, Retries::Interactive).await {
+            Ok(_) | Err(JiraError::NotFound(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// One page of an issue's comments.
+    pub async fn list_comments(&self, site: &Site, key: &str, start_at: u64) -> Result<CommentPage, JiraError> {
+        let path = format!("/rest/api/3/issue/{}/comment", segment(key));
+        let query =
+            [("startAt", start_at.to_string()), ("maxResults", "100".to_owned()), ("orderBy", "created".to_owned())];
+        self.call(site, Method::GET, &path, &query, None, Retries::Interactive).await
+    }
+
+    /// One page of `POST /rest/api/3/search/jql` (the old `/search` is gone: 410).
+    pub async fn search_jql(&self, site: &Site, request: &SearchRequest) -> Result<SearchPage, JiraError> {
+        let body =
+            serde_json::to_value(request).map_err(|e| JiraError::Permanent { status: 0, message: e.to_string() })?;
+        self.call(site, Method::POST, "/rest/api/3/search/jql", &[], Some(&body), Retries::Interactive).await
+    }
+
+    /// `GET /rest/api/3/priority`: the site's priorities.
+    pub async fn priorities(&self, site: &Site) -> Result<Vec<Priority>, JiraError> {
+        self.call(site, Method::GET, "/rest/api/3/priority", &[], None, Retries::Interactive).await
+    }
+}
+
+struct RawResponse {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+/// A 204 or an ignored body.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Empty {}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JiraError> {
+    // 204s and empty 200s parse as `{}` for callers that ignore the body.
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| JiraError::NotJira {
+        status: StatusCode::OK.as_u16(),
+        message: format!("unexpected body ({e}): {}", error::snippet(bytes)),
+    })
+}
+
+/// Seconds of a `Retry-After` header (Jira sends seconds; an HTTP date is read too).
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or_default();
+    Some(wait)
+}
+
+/// A path segment, percent-encoded.
+fn segment(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
+}
