@@ -1,6 +1,82 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    applications (tenant_id, application_id) {
+        tenant_id -> Uuid,
+        application_id -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    configuration_applications (configuration_id, application_id) {
+        tenant_id -> Uuid,
+        configuration_id -> Uuid,
+        application_id -> Text,
+    }
+}
+
+diesel::table! {
+    configuration_groups (configuration_id, group_id) {
+        tenant_id -> Uuid,
+        configuration_id -> Uuid,
+        group_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    configurations (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        name -> Text,
+        credential_id -> Uuid,
+        trigger -> Text,
+        jira_project_key -> Text,
+        default_issue_type -> Text,
+        title_prefix -> Nullable<Text>,
+        default_epic_key -> Nullable<Text>,
+        default_assignee_account_id -> Nullable<Text>,
+        additional_fields -> Jsonb,
+        severities -> Array<Text>,
+        priority_mapping -> Jsonb,
+        priority_field -> Text,
+        bidirectional -> Bool,
+        enabled_at -> Nullable<Timestamptz>,
+        status_mapping -> Array<Text>,
+        recurrence_policy -> Text,
+        webhook_secret_ciphertext -> Nullable<Bytea>,
+        webhook_secret_nonce -> Nullable<Bytea>,
+        webhook_secret_key_id -> Nullable<Text>,
+        webhook_secret_rotated_at -> Nullable<Timestamptz>,
+        jira_webhook_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, application_id) {
+        tenant_id -> Uuid,
+        group_id -> Uuid,
+        application_id -> Text,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    resource_groups (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     api_keys (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -57,4 +133,19 @@ diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(audit_log -> tenants (tenant_id));
 diesel::joinable!(credentials -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_log, credentials, tenants,);
+diesel::joinable!(configurations -> credentials (credential_id));
+diesel::joinable!(configurations -> tenants (tenant_id));
+diesel::joinable!(resource_groups -> tenants (tenant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    applications,
+    audit_log,
+    configuration_applications,
+    configuration_groups,
+    configurations,
+    credentials,
+    group_members,
+    resource_groups,
+    tenants,
+);
