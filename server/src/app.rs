@@ -14,7 +14,9 @@ use crate::{
     crypto::SecretCipher,
     db, health, http,
     jira::{JiraClient, JiraSettings, RetryPolicy},
-    proto, telemetry,
+    proto,
+    routing::RoutingCache,
+    telemetry,
 };
 
 /// Why the server could not start.
@@ -95,11 +97,18 @@ impl Server {
 
         let auth = Authenticator::new(pool.clone(), config.bootstrap_token.clone());
         let jira = JiraClient::new(JiraSettings {
-            retry: RetryPolicy { base: config.jira_backoff_base, max: config.jira_backoff_max, ..RetryPolicy::default() },
+            retry: RetryPolicy {
+                base: config.jira_backoff_base,
+                max: config.jira_backoff_max,
+                ..RetryPolicy::default()
+            },
             ..JiraSettings::default()
         });
         let cipher = Arc::new(SecretCipher::new(&config.master_key));
-        let state = AppState { pool, config: Arc::new(config), cipher, jira };
+        let routing = RoutingCache::new(pool.clone());
+        routing.spawn_listener(url.clone(), shutdown.clone());
+        let public_url: Arc<str> = config.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}")).into();
+        let state = AppState { pool, config: Arc::new(config), cipher, jira, routing, public_url };
         let grpc = tonic::transport::Server::builder()
             .layer(AuthLayer::new(auth))
             .add_routes(api::routes(state))

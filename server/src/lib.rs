@@ -15,6 +15,7 @@ pub mod http;
 pub mod jira;
 pub mod localdb;
 pub mod proto;
+pub mod routing;
 pub mod schema;
 pub mod telemetry;
 

@@ -42,7 +42,8 @@ async fn credentials_round_trip_without_their_token() {
         .unwrap();
     assert_eq!(got, created);
 
-    let dup = admin.credentials().create_credential(new_credential("bot", "https://acme.atlassian.net")).await.unwrap_err();
+    let dup =
+        admin.credentials().create_credential(new_credential("bot", "https://acme.atlassian.net")).await.unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
     assert_eq!(dup.message(), "credential with this name already exists");
 
@@ -64,7 +65,8 @@ async fn credentials_round_trip_without_their_token() {
     let secs = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos)).unwrap();
     assert!(secs(&rotated.api_token_update_time) > secs(&created.api_token_update_time));
 
-    let listed = admin.credentials().list_credentials(proto::ListCredentialsRequest::default()).await.unwrap().into_inner();
+    let listed =
+        admin.credentials().list_credentials(proto::ListCredentialsRequest::default()).await.unwrap().into_inner();
     assert_eq!(listed.credentials.len(), 1);
 
     admin
@@ -111,7 +113,8 @@ async fn bad_credentials_name_the_field_and_store_nothing() {
         .await
         .unwrap_err();
     assert!(err.message().starts_with("update_mask:"), "{}", err.message());
-    let listed = admin.credentials().list_credentials(proto::ListCredentialsRequest::default()).await.unwrap().into_inner();
+    let listed =
+        admin.credentials().list_credentials(proto::ListCredentialsRequest::default()).await.unwrap().into_inner();
     assert!(listed.credentials.is_empty());
 }
 
@@ -129,7 +132,11 @@ async fn credentials_of_another_tenant_are_not_found() {
         .credential
         .unwrap();
     let id = theirs.credential_id.clone();
-    let err = admin_a.credentials().get_credential(proto::GetCredentialRequest { credential_id: id.clone() }).await.unwrap_err();
+    let err = admin_a
+        .credentials()
+        .get_credential(proto::GetCredentialRequest { credential_id: id.clone() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let err = admin_a
         .credentials()

@@ -4,4 +4,5 @@ mod support;
 
 mod credentials;
 mod foundation;
+mod routing;
 mod tenants;

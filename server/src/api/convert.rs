@@ -102,3 +102,181 @@ pub fn secret(value: &str, field: &str, max: usize) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+use crate::domain::{
+    model::{Severity, Trigger},
+    ticket::EventView,
+};
+
+/// A required trigger.
+pub fn trigger(value: i32, field: &str) -> Result<Trigger, ApiError> {
+    match proto::Trigger::try_from(value) {
+        Ok(proto::Trigger::Incident) => Ok(Trigger::Incident),
+        Ok(proto::Trigger::Vulnerability) => Ok(Trigger::Vulnerability),
+        Ok(proto::Trigger::Unspecified) => Err(ApiError::invalid(field, "is required: INCIDENT or VULNERABILITY")),
+        Err(_) => Err(ApiError::invalid(field, format!("unknown value {value}"))),
+    }
+}
+
+/// The proto trigger.
+pub fn trigger_to_proto(t: Trigger) -> proto::Trigger {
+    match t {
+        Trigger::Incident => proto::Trigger::Incident,
+        Trigger::Vulnerability => proto::Trigger::Vulnerability,
+    }
+}
+
+/// A required severity.
+pub fn severity(value: i32, field: &str) -> Result<Severity, ApiError> {
+    match proto::Severity::try_from(value) {
+        Ok(proto::Severity::Critical) => Ok(Severity::Critical),
+        Ok(proto::Severity::High) => Ok(Severity::High),
+        Ok(proto::Severity::Medium) => Ok(Severity::Medium),
+        Ok(proto::Severity::Low) => Ok(Severity::Low),
+        Ok(proto::Severity::Note) => Ok(Severity::Note),
+        Ok(proto::Severity::Unspecified) => {
+            Err(ApiError::invalid(field, "is required: CRITICAL, HIGH, MEDIUM, LOW or NOTE"))
+        }
+        Err(_) => Err(ApiError::invalid(field, format!("unknown value {value}"))),
+    }
+}
+
+/// The proto severity.
+pub fn severity_to_proto(s: Severity) -> proto::Severity {
+    match s {
+        Severity::Critical => proto::Severity::Critical,
+        Severity::High => proto::Severity::High,
+        Severity::Medium => proto::Severity::Medium,
+        Severity::Low => proto::Severity::Low,
+        Severity::Note => proto::Severity::Note,
+    }
+}
+
+/// A chrono time from a protobuf Timestamp.
+pub fn time(t: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX))
+        .ok_or_else(|| ApiError::invalid(field, "is not a valid timestamp"))
+}
+
+fn optional_text(value: &str, field: &str, max: usize) -> Result<Option<String>, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(field, format!("must be at most {max} characters")));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// A submitted event's content, checked field by field; `prefix` names the nesting
+/// (`event.` inside PreviewRouting).
+pub fn event_view(r: &proto::SubmitEventRequest, prefix: &str) -> Result<EventView, ApiError> {
+    let f = |name: &str| format!("{prefix}{name}");
+    let trigger = trigger(r.kind, &f("kind"))?;
+    let external_id = label(&r.external_id, &f("external_id"), 200)?;
+    let application_id = label(&r.application_id, &f("application_id"), 200)?;
+    let title = label(&r.title, &f("title"), 1000)?;
+    let severity = severity(r.severity, &f("severity"))?;
+    let link = match optional_text(&r.link, &f("link"), 2000)? {
+        Some(link) => {
+            let parsed = url::Url::parse(&link).map_err(|_| ApiError::invalid(f("link"), "must be an absolute URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ApiError::invalid(f("link"), "must be an http(s) URL"));
+            }
+            Some(link)
+        }
+        None => None,
+    };
+    let detected_at = r.detected_at.as_ref().map(|t| time(t, &f("detected_at"))).transpose()?;
+    if detected_at.is_some_and(|t| t > Utc::now() + chrono::TimeDelta::minutes(5)) {
+        return Err(ApiError::invalid(f("detected_at"), "must not be in the future"));
+    }
+    let mut view = EventView {
+        trigger,
+        external_id,
+        application_id,
+        application_name: optional_text(&r.application_name, &f("application_name"), 200)?,
+        title,
+        severity,
+        link,
+        detected_at,
+        incident_type: None,
+        source_ips: Vec::new(),
+        request_urls: Vec::new(),
+        vulnerability_type: None,
+        risk_score: None,
+    };
+    match trigger {
+        Trigger::Incident => {
+            if !r.vulnerability_type.is_empty() {
+                return Err(ApiError::invalid(f("vulnerability_type"), "belongs to vulnerabilities, not incidents"));
+            }
+            if r.risk_score.is_some() {
+                return Err(ApiError::invalid(f("risk_score"), "belongs to vulnerabilities, not incidents"));
+            }
+            view.incident_type = optional_text(&r.incident_type, &f("incident_type"), 200)?;
+            if r.source_ips.len() > 100 {
+                return Err(ApiError::invalid(f("source_ips"), "at most 100 addresses"));
+            }
+            for ip in &r.source_ips {
+                ip.trim()
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| ApiError::invalid(f("source_ips"), format!("{ip:?} is not an IP address")))?;
+            }
+            view.source_ips = r.source_ips.iter().map(|s| s.trim().to_owned()).collect();
+            if r.request_urls.len() > 100 {
+                return Err(ApiError::invalid(f("request_urls"), "at most 100 URLs"));
+            }
+            if r.request_urls.iter().any(|u| u.trim().is_empty() || u.chars().count() > 2000) {
+                return Err(ApiError::invalid(f("request_urls"), "each URL must be 1-2000 characters"));
+            }
+            view.request_urls = r.request_urls.iter().map(|s| s.trim().to_owned()).collect();
+        }
+        Trigger::Vulnerability => {
+            if !r.incident_type.is_empty() {
+                return Err(ApiError::invalid(f("incident_type"), "belongs to incidents, not vulnerabilities"));
+            }
+            if !r.source_ips.is_empty() {
+                return Err(ApiError::invalid(f("source_ips"), "belongs to incidents, not vulnerabilities"));
+            }
+            if !r.request_urls.is_empty() {
+                return Err(ApiError::invalid(f("request_urls"), "belongs to incidents, not vulnerabilities"));
+            }
+            view.vulnerability_type = optional_text(&r.vulnerability_type, &f("vulnerability_type"), 200)?;
+            if let Some(score) = r.risk_score {
+                if !(0.0..=10.0).contains(&score) {
+                    return Err(ApiError::invalid(f("risk_score"), "must be between 0.0 and 10.0"));
+                }
+                view.risk_score = Some(score);
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// JSON as a protobuf Struct (for payload previews); non-object JSON is wrapped as `{"value": ...}`.
+pub fn json_to_struct(value: &serde_json::Value) -> prost_types::Struct {
+    fn to_value(v: &serde_json::Value) -> prost_types::Value {
+        use prost_types::value::Kind;
+        let kind = match v {
+            serde_json::Value::Null => Kind::NullValue(0),
+            serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+            serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+            serde_json::Value::Array(a) => {
+                Kind::ListValue(prost_types::ListValue { values: a.iter().map(to_value).collect() })
+            }
+            serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
+                fields: o.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+            }),
+        };
+        prost_types::Value { kind: Some(kind) }
+    }
+    match value {
+        serde_json::Value::Object(o) => {
+            prost_types::Struct { fields: o.iter().map(|(k, v)| (k.clone(), to_value(v))).collect() }
+        }
+        other => prost_types::Struct { fields: [("value".to_owned(), to_value(other))].into_iter().collect() },
+    }
+}

@@ -5,7 +5,10 @@ use secrecy::SecretString;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{AppState, convert, paging::Page};
+use super::{
+    AppState, convert,
+    paging::{Cursor, Page},
+};
 use crate::{
     auth::Caller,
     db::{self, audit::AuditEntry},
@@ -136,8 +139,8 @@ impl Credentials {
         let tenant_id = caller.tenant_scope("", "tenant_id")?;
         let page = Page::parse(request.page_size, &request.page_token)?;
         let mut conn = self.state.pool.get().await?;
-        let mut rows = db::credentials::list(&mut conn, tenant_id, page.after, page.fetch_limit()).await?;
-        let next_page_token = page.finish(&mut rows, |c| c.id);
+        let mut rows = db::credentials::list(&mut conn, tenant_id, page.after()?, page.fetch_limit()).await?;
+        let next_page_token = page.finish(&mut rows, |c| Cursor::Id(c.id));
         Ok(proto::ListCredentialsResponse { credentials: rows.into_iter().map(to_proto).collect(), next_page_token })
     }
 
@@ -197,6 +200,13 @@ impl Credentials {
         let mut conn = self.state.pool.get().await?;
         conn.transaction::<_, ApiError, _>(async |conn| {
             let before = db::credentials::find_for_update(conn, tenant_id, id).await?.ok_or_else(not_found)?;
+            let users = db::configurations::names_using_credential(conn, tenant_id, id).await?;
+            if !users.is_empty() {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "the credential is used by configurations {}; point them at another credential or delete them first",
+                    users.join(", ")
+                )));
+            }
             db::credentials::delete(conn, tenant_id, id).await?;
             db::audit::record(
                 conn,

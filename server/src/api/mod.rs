@@ -1,4 +1,31 @@
 //! The gRPC surface: one module per service, translating between proto and the layers below.
+/// Implements a generated service trait: each RPC takes the caller from the auth layer and the
+/// request message, runs a service method returning `ApiResult`, and maps errors in one place.
+macro_rules! grpc_service {
+    ($module:ident::$service:ident for $ty:ty {
+        $( $rpc:ident($req:ident) -> $res:ident = |$s:ident, $c:ident, $r:ident| $body:expr; )*
+    }) => {
+        #[tonic::async_trait]
+        impl crate::proto::$module::$service for $ty {
+            $(
+                async fn $rpc(
+                    &self,
+                    request: tonic::Request<crate::proto::$req>,
+                ) -> Result<tonic::Response<crate::proto::$res>, tonic::Status> {
+                    let $c = crate::auth::Caller::of(&request)?;
+                    let $r = request.into_inner();
+                    let $s = self;
+                    let result: crate::error::ApiResult<crate::proto::$res> = $body;
+                    Ok(tonic::Response::new(result?))
+                }
+            )*
+        }
+    };
+}
+pub(crate) use grpc_service;
+
+mod applications;
+mod configurations;
 pub mod convert;
 mod credentials;
 pub mod paging;
@@ -8,7 +35,7 @@ use std::sync::Arc;
 
 use tonic::service::Routes;
 
-use crate::{config::Config, crypto::SecretCipher, db::DbPool, jira::JiraClient, proto};
+use crate::{config::Config, crypto::SecretCipher, db::DbPool, jira::JiraClient, proto, routing::RoutingCache};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -21,16 +48,16 @@ pub struct AppState {
     pub cipher: Arc<SecretCipher>,
     /// The one Jira client.
     pub jira: JiraClient,
+    /// Each tenant's routing index.
+    pub routing: RoutingCache,
+    /// Base URL Jira reaches the sidecar at (webhook URLs), without a trailing slash.
+    pub public_url: Arc<str>,
 }
 
 /// RPCs of services whose issue has not landed: each answers UNIMPLEMENTED through the
 /// generated default stubs, after the auth layer has applied the role table.
 struct NotYetImplemented;
 
-#[tonic::async_trait]
-impl proto::application_service_server::ApplicationService for NotYetImplemented {}
-#[tonic::async_trait]
-impl proto::configuration_service_server::ConfigurationService for NotYetImplemented {}
 #[tonic::async_trait]
 impl proto::event_service_server::EventService for NotYetImplemented {}
 #[tonic::async_trait]
@@ -44,11 +71,44 @@ impl proto::audit_service_server::AuditService for NotYetImplemented {}
 pub fn routes(state: AppState) -> Routes {
     use proto::*;
     Routes::new(tenant_service_server::TenantServiceServer::new(tenants::Tenants::new(state.clone())))
-        .add_service(credential_service_server::CredentialServiceServer::new(credentials::Credentials::new(state)))
-        .add_service(application_service_server::ApplicationServiceServer::new(NotYetImplemented))
-        .add_service(configuration_service_server::ConfigurationServiceServer::new(NotYetImplemented))
+        .add_service(credential_service_server::CredentialServiceServer::new(credentials::Credentials::new(
+            state.clone(),
+        )))
+        .add_service(application_service_server::ApplicationServiceServer::new(applications::Applications::new(
+            state.clone(),
+        )))
+        .add_service(configuration_service_server::ConfigurationServiceServer::new(
+            configurations::Configurations::new(state),
+        ))
         .add_service(event_service_server::EventServiceServer::new(NotYetImplemented))
         .add_service(delivery_service_server::DeliveryServiceServer::new(NotYetImplemented))
         .add_service(metrics_service_server::MetricsServiceServer::new(NotYetImplemented))
         .add_service(audit_service_server::AuditServiceServer::new(NotYetImplemented))
+}
+
+/// Records an administrative change by `caller`, in the change's transaction.
+pub(crate) async fn audit(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &crate::auth::Caller,
+    tenant_id: uuid::Uuid,
+    action: &str,
+    resource: (&str, String),
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> diesel::QueryResult<()> {
+    let actor = caller.actor();
+    crate::db::audit::record(
+        conn,
+        crate::db::audit::AuditEntry {
+            tenant_id,
+            actor_key_id: caller.api_key_id(),
+            actor: &actor,
+            action,
+            resource_type: resource.0,
+            resource_id: resource.1,
+            before,
+            after,
+        },
+    )
+    .await
 }

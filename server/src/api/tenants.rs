@@ -4,7 +4,10 @@ use secrecy::ExposeSecret as _;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{AppState, convert, paging::Page};
+use super::{
+    AppState, convert,
+    paging::{Cursor, Page},
+};
 use crate::{
     auth::{Caller, Role, keys},
     db::{self, audit::AuditEntry},
@@ -85,8 +88,9 @@ impl Tenants {
     ) -> ApiResult<proto::ListTenantsResponse> {
         let page = Page::parse(request.page_size, &request.page_token)?;
         let mut conn = self.state.pool.get().await?;
-        let mut rows = db::tenants::list_tenants(&mut conn, caller.tenant_id(), page.after, page.fetch_limit()).await?;
-        let next_page_token = page.finish(&mut rows, |t| t.id);
+        let mut rows =
+            db::tenants::list_tenants(&mut conn, caller.tenant_id(), page.after()?, page.fetch_limit()).await?;
+        let next_page_token = page.finish(&mut rows, |t| Cursor::Id(t.id));
         Ok(proto::ListTenantsResponse { tenants: rows.into_iter().map(tenant_to_proto).collect(), next_page_token })
     }
 
@@ -152,9 +156,9 @@ impl Tenants {
             return Err(ApiError::NotFound("tenant".into()));
         }
         let mut rows =
-            db::tenants::list_keys(&mut conn, tenant_id, request.include_revoked, page.after, page.fetch_limit())
+            db::tenants::list_keys(&mut conn, tenant_id, request.include_revoked, page.after()?, page.fetch_limit())
                 .await?;
-        let next_page_token = page.finish(&mut rows, |k| k.id);
+        let next_page_token = page.finish(&mut rows, |k| Cursor::Id(k.id));
         Ok(proto::ListApiKeysResponse { api_keys: rows.into_iter().map(key_to_proto).collect(), next_page_token })
     }
 

@@ -1,6 +1,8 @@
 //! PostgreSQL access: the pool, embedded migrations, and one query module per table group.
 //! Query functions take `&mut AsyncPgConnection` so callers decide the transaction.
+pub mod applications;
 pub mod audit;
+pub mod configurations;
 pub mod credentials;
 pub mod tenants;
 

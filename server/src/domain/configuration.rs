@@ -84,7 +84,8 @@ impl RecurrencePolicy {
 }
 
 /// Jira resolutions that close a vulnerability rather than remediate it, by default.
-pub const DEFAULT_CLOSING_RESOLUTIONS: [&str; 5] = ["Won't Do", "Won't Fix", "Duplicate", "Cannot Reproduce", "Declined"];
+pub const DEFAULT_CLOSING_RESOLUTIONS: [&str; 5] =
+    ["Won't Do", "Won't Fix", "Duplicate", "Cannot Reproduce", "Declined"];
 
 /// A configuration as the service uses it.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +138,11 @@ pub fn check_project_key(key: &str) -> Result<(), FieldError> {
     let ok = (2..=10).contains(&key.len())
         && chars.next().is_some_and(|c| c.is_ascii_uppercase())
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if ok { Ok(()) } else { Err(err("jira_project_key", "must be a Jira project key: 2-10 characters, A-Z first, then A-Z, 0-9 or _")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(err("jira_project_key", "must be a Jira project key: 2-10 characters, A-Z first, then A-Z, 0-9 or _"))
+    }
 }
 
 /// An issue key (`SEC-12`), for the default epic.
@@ -200,7 +205,9 @@ pub fn check_additional_fields(fields: &[AdditionalField]) -> Result<(), FieldEr
             (_, id) => {
                 return Err(err(
                     at,
-                    format!("{id}: supported are labels (labels), components (components), and customfield_<n> with text, number, option_value or option_values"),
+                    format!(
+                        "{id}: supported are labels (labels), components (components), and customfield_<n> with text, number, option_value or option_values"
+                    ),
                 ));
             }
         }
@@ -211,7 +218,12 @@ pub fn check_additional_fields(fields: &[AdditionalField]) -> Result<(), FieldEr
 /// Checks the title prefix.
 pub fn check_title_prefix(prefix: &str) -> Result<(), FieldError> {
     if prefix.chars().count() > TITLE_PREFIX_MAX || prefix.contains(['\n', '\r']) {
-        return Err(err("title_prefix", format!("must be one line of at most {TITLE_PREFIX_MAX} characters, leaving room in Jira's 255-character summary")));
+        return Err(err(
+            "title_prefix",
+            format!(
+                "must be one line of at most {TITLE_PREFIX_MAX} characters, leaving room in Jira's 255-character summary"
+            ),
+        ));
     }
     Ok(())
 }
@@ -287,7 +299,10 @@ mod tests {
     fn prefixes_leave_room_and_fields_parse() {
         assert!(check_title_prefix(&"x".repeat(100)).is_ok());
         assert!(check_title_prefix(&"x".repeat(101)).is_err());
-        assert_eq!(parse_priority_field("customfield_10042").unwrap(), PriorityField::Custom("customfield_10042".into()));
+        assert_eq!(
+            parse_priority_field("customfield_10042").unwrap(),
+            PriorityField::Custom("customfield_10042".into())
+        );
         assert!(parse_priority_field("severity").is_err());
         assert_eq!(parse_status_mapping(&[]).unwrap().len(), 5);
     }

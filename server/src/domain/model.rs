@@ -46,7 +46,8 @@ pub enum Severity {
 
 impl Severity {
     /// Every severity, lowest first.
-    pub const ALL: [Severity; 5] = [Severity::Note, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 5] =
+        [Severity::Note, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {

@@ -96,9 +96,18 @@ mod tests {
     #[test]
     fn the_default_table_matches_the_seed() {
         let m = PriorityMapping::default();
-        for (score, expected) in [(10.0, "Highest"), (8.0, "Highest"), (7.9, "High"), (6.0, "High"), (5.9, "Medium"),
-            (4.0, "Medium"), (3.9, "Low"), (2.0, "Low"), (1.9, "Lowest"), (0.0, "Lowest")]
-        {
+        for (score, expected) in [
+            (10.0, "Highest"),
+            (8.0, "Highest"),
+            (7.9, "High"),
+            (6.0, "High"),
+            (5.9, "Medium"),
+            (4.0, "Medium"),
+            (3.9, "Low"),
+            (2.0, "Low"),
+            (1.9, "Lowest"),
+            (0.0, "Lowest"),
+        ] {
             assert_eq!(m.for_score(score), expected, "{score}");
         }
         assert_eq!(m.for_event(None, Severity::Critical), "Highest");

@@ -153,8 +153,7 @@ impl RoutingIndex {
 
     /// Every configuration that reaches `event`, with how and whether it applies (for previews).
     pub fn explain(&self, event: &EventFacts<'_>) -> Vec<Path> {
-        let groups: BTreeSet<Uuid> =
-            self.groups_of.get(event.application_id).into_iter().flatten().copied().collect();
+        let groups: BTreeSet<Uuid> = self.groups_of.get(event.application_id).into_iter().flatten().copied().collect();
         self.candidates(event)
             .iter()
             .map(|&i| {

@@ -84,7 +84,8 @@ pub fn description(event: &EventView) -> Doc {
     let mut doc = Doc::new().heading(2, &format!("{kind}: {}", event.title.trim())).bullets(facts);
     if event.trigger == Trigger::Incident {
         if !event.source_ips.is_empty() {
-            doc = doc.heading(3, "Source IP addresses").bullets(event.source_ips.iter().map(|ip| Inline::new().code(ip)));
+            doc =
+                doc.heading(3, "Source IP addresses").bullets(event.source_ips.iter().map(|ip| Inline::new().code(ip)));
         }
         if !event.request_urls.is_empty() {
             doc = doc.heading(3, "Request URLs").bullets(event.request_urls.iter().map(|u| Inline::new().code(u)));

@@ -100,7 +100,7 @@ impl Limiter {
     }
 
     fn take_token(&self, bucket: &mut Bucket, now: Instant) -> Option<Duration> {
-        let Some(rate) = self.limits.requests_per_second else { return None };
+        let rate = self.limits.requests_per_second?;
         let elapsed = now.duration_since(bucket.refilled_at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(self.limits.burst.max(1.0));
         bucket.refilled_at = now;

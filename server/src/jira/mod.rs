@@ -117,7 +117,8 @@ impl JiraClient {
             failures += 1;
             // A refused connection or a failed handshake will not heal within one call; a
             // person (TestConnection) or the durable delivery schedule is better served at once.
-            let hopeless = matches!(&err, JiraError::Transport { kind: TransportKind::Connect | TransportKind::Tls, .. });
+            let hopeless =
+                matches!(&err, JiraError::Transport { kind: TransportKind::Connect | TransportKind::Tls, .. });
             let delay = match retries {
                 Retries::Interactive if !hopeless && failures <= self.retry.interactive_retries => {
                     self.retry.delay(failures, &err, RetryPolicy::jitter())
