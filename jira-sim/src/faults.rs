@@ -254,6 +254,12 @@ pub struct RequestRecord {
     pub status: u16,
     /// The fault applied, if any.
     pub fault: Option<String>,
+    /// The request body as received (lossy UTF-8); none when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    /// The response body as sent (lossy UTF-8); none when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
 }
 
 /// Request log and per-endpoint counters.

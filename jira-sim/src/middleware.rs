@@ -1,9 +1,10 @@
-//! The layer in front of every REST route: counts the request, adds the
+//! The layer in front of every REST route: counts and logs the request (with its bodies), adds the
 //! configured latency, and applies a scripted or random fault.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -16,6 +17,10 @@ use crate::routes::util::json_response;
 use crate::state::Core;
 
 pub(crate) async fn faults_and_counting(State(core): State<Arc<Core>>, req: Request, next: Next) -> Response {
+    // Bodies are small JSON: buffer them so the log keeps what was sent and answered.
+    let (parts, body) = req.into_parts();
+    let request_bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let req = Request::from_parts(parts, Body::from(request_bytes.clone()));
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| path.clone(), |m| m.as_str().to_owned());
@@ -74,8 +79,23 @@ pub(crate) async fn faults_and_counting(State(core): State<Arc<Core>>, req: Requ
             }
         }
     };
-    core.requests.push(RequestRecord { method, route, path, status: resp.status().as_u16(), fault: fault_name });
+    let (parts, body) = resp.into_parts();
+    let response_bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let resp = Response::from_parts(parts, Body::from(response_bytes.clone()));
+    core.requests.push(RequestRecord {
+        method,
+        route,
+        path,
+        status: resp.status().as_u16(),
+        fault: fault_name,
+        request_body: body_text(&request_bytes),
+        response_body: body_text(&response_bytes),
+    });
     resp
+}
+
+fn body_text(bytes: &Bytes) -> Option<String> {
+    (!bytes.is_empty()).then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
 fn server_error(status: u16) -> Response {

@@ -211,3 +211,135 @@ async fn the_token_is_stored_encrypted() {
     assert!(!dump.contains(TOKEN), "the token is in the dump in clear");
     assert!(!dump.contains(&hex::encode(TOKEN)), "the token is in the dump as hex");
 }
+
+fn sim_credential(sim: &jira_sim::Simulator, token: &str) -> proto::CreateCredentialRequest {
+    proto::CreateCredentialRequest {
+        name: "sim".into(),
+        jira_url: sim.base_url().to_owned(),
+        email: jira_sim::DEFAULT_EMAIL.into(),
+        api_token: token.into(),
+    }
+}
+
+#[tokio::test]
+async fn connection_tests_against_jira() {
+    let sim = jira_sim::Simulator::start(jira_sim::SimConfig::default().with_projects(["SEC", "OPS"])).await;
+    let app = TestApp::start().await;
+    let (_, admin) = app.tenant_with_key("acme", Role::Admin).await;
+    let good = admin.credentials().create_credential(sim_credential(&sim, jira_sim::DEFAULT_TOKEN)).await.unwrap();
+    let id = good.into_inner().credential.unwrap().credential_id;
+    let ok = admin
+        .credentials()
+        .test_connection(proto::TestConnectionRequest { credential_id: id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.ok, "{}", ok.message);
+    assert_eq!(ok.display_name, "Sim Integration");
+    assert_eq!(ok.project_count, 2);
+
+    let inline = sim_credential(&sim, "expired-token");
+    let rejected = admin
+        .credentials()
+        .test_connection(proto::TestConnectionRequest {
+            jira_url: inline.jira_url,
+            email: inline.email,
+            api_token: inline.api_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!rejected.ok);
+    assert_eq!(rejected.failure_reason(), Reason::TokenRejected);
+    assert!(rejected.message.contains("token"), "{}", rejected.message);
+
+    // Token rotation takes effect on the next call.
+    admin
+        .credentials()
+        .update_credential(proto::UpdateCredentialRequest {
+            credential_id: id.clone(),
+            api_token: "revoked".into(),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["api_token".into()] }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let after = admin
+        .credentials()
+        .test_connection(proto::TestConnectionRequest { credential_id: id, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.failure_reason(), Reason::TokenRejected);
+}
+
+/// Collects every log line of this test's thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// A current-thread runtime runs the server's tasks on this thread, so a thread-local
+/// subscriber at TRACE sees all of them, whatever else the process installed.
+#[tokio::test(flavor = "current_thread")]
+async fn trace_logs_never_contain_the_token() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let sim = jira_sim::Simulator::start(jira_sim::SimConfig::default()).await;
+    let app = TestApp::start().await;
+    let (_, admin) = app.tenant_with_key("acme", Role::Admin).await;
+    let secret = "ATATT-trace-secret-token-0123456789";
+    sim.set_api_token(jira_sim::DEFAULT_EMAIL, Some(secret)).unwrap();
+    let id = admin
+        .credentials()
+        .create_credential(sim_credential(&sim, secret))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .credential_id;
+    admin
+        .credentials()
+        .test_connection(proto::TestConnectionRequest { credential_id: id, ..Default::default() })
+        .await
+        .unwrap();
+    let inline = sim_credential(&sim, secret);
+    admin
+        .credentials()
+        .test_connection(proto::TestConnectionRequest {
+            jira_url: inline.jira_url,
+            email: inline.email,
+            api_token: secret.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("connection test passed"), "the capture saw the server's logs");
+    assert!(!logs.contains(secret), "the token appears in the trace log");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", jira_sim::DEFAULT_EMAIL));
+    assert!(!logs.contains(&basic), "the Basic header appears in the trace log");
+}

@@ -4,5 +4,7 @@ mod support;
 
 mod credentials;
 mod foundation;
+mod jira_client;
+mod openapi;
 mod routing;
 mod tenants;

@@ -386,3 +386,98 @@ async fn a_configuration_of_tenant_a_never_routes_tenant_b() {
         .unwrap_err();
     assert!(err.message().starts_with("credential_id:"), "{}", err.message());
 }
+
+#[tokio::test]
+async fn validation_against_live_jira_reports_every_problem_at_once() {
+    let sim = jira_sim::Simulator::start(jira_sim::SimConfig::default().with_projects(["SEC"])).await;
+    let test = TestApp::start().await;
+    let (_, admin) = test.tenant_with_key("acme", Role::Admin).await;
+    app(&admin, "web").await;
+    let cred = admin
+        .credentials()
+        .create_credential(proto::CreateCredentialRequest {
+            name: "sim".into(),
+            jira_url: sim.base_url().into(),
+            email: jira_sim::DEFAULT_EMAIL.into(),
+            api_token: jira_sim::DEFAULT_TOKEN.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .credential_id;
+    let option = |id: &str, v: &str| proto::AdditionalField {
+        field_id: id.into(),
+        value: Some(proto::additional_field::Value::OptionValue(v.into())),
+    };
+    let good = proto::CreateConfigurationRequest {
+        application_ids: vec!["web".into()],
+        additional_fields: vec![option("customfield_10052", "Production")],
+        ..configuration("good", &cred, Trigger::Vulnerability)
+    };
+    let valid = admin
+        .configurations()
+        .validate_configuration(proto::ValidateConfigurationRequest { draft: Some(good.clone()), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(valid.valid, "{:?}", valid.problems);
+
+    let bad = proto::CreateConfigurationRequest { default_issue_type: "Incident".into(), ..good.clone() };
+    let result = admin
+        .configurations()
+        .validate_configuration(proto::ValidateConfigurationRequest { draft: Some(bad), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!result.valid);
+    assert_eq!(result.problems[0].field, "default_issue_type");
+
+    let many = proto::CreateConfigurationRequest {
+        additional_fields: vec![option("customfield_10052", "Moon"), option("customfield_99999", "x")],
+        priority_mapping: vec![
+            proto::PriorityBand { min_score: 0.0, priority: "Trivial".into() },
+            proto::PriorityBand { min_score: 5.0, priority: "High".into() },
+        ],
+        ..good.clone()
+    };
+    let result = admin
+        .configurations()
+        .validate_configuration(proto::ValidateConfigurationRequest { draft: Some(many), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let fields: Vec<&str> = result.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["additional_fields[0]", "additional_fields[1]", "priority_mapping[0]"],
+        "{:?}",
+        result.problems
+    );
+
+    let missing_project = proto::CreateConfigurationRequest { jira_project_key: "NOPE".into(), ..good.clone() };
+    let result = admin
+        .configurations()
+        .validate_configuration(proto::ValidateConfigurationRequest {
+            draft: Some(missing_project),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(result.problems[0].field, "jira_project_key");
+
+    // A severity custom field as the priority field: the default bands' names are not its options.
+    let severity_field = proto::CreateConfigurationRequest { priority_field: "customfield_10054".into(), ..good };
+    let result = admin
+        .configurations()
+        .validate_configuration(proto::ValidateConfigurationRequest {
+            draft: Some(severity_field),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(result.problems.iter().any(|p| p.field.starts_with("priority_mapping")), "{:?}", result.problems);
+}

@@ -160,3 +160,138 @@ pub fn create_payload(config: &Configuration, event: &EventView, marker: &str) -
     }
     json!({ "fields": fields })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{
+        configuration::RecurrencePolicy,
+        model::SeveritySet,
+        priority::{Band, PriorityMapping},
+    };
+
+    fn config(trigger: Trigger) -> Configuration {
+        Configuration {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            name: "appsec".into(),
+            credential_id: Uuid::nil(),
+            trigger,
+            application_ids: vec!["web".into()],
+            resource_group_ids: vec![],
+            jira_project_key: "SEC".into(),
+            default_issue_type: "Bug".into(),
+            title_prefix: Some("[Northstar]".into()),
+            default_epic_key: Some("SEC-1".into()),
+            default_assignee_account_id: Some("5b10a2844c20165700ede21g".into()),
+            additional_fields: vec![
+                AdditionalField { field_id: "labels".into(), value: FieldValue::Labels(vec!["appsec".into()]) },
+                AdditionalField {
+                    field_id: "components".into(),
+                    value: FieldValue::Components(vec!["Backend".into()]),
+                },
+                AdditionalField {
+                    field_id: "customfield_10052".into(),
+                    value: FieldValue::Option("Production".into()),
+                },
+                AdditionalField { field_id: "customfield_10051".into(), value: FieldValue::Number(7.5) },
+            ],
+            severities: SeveritySet::ALL,
+            priority_mapping: PriorityMapping::default(),
+            priority_field: PriorityField::Priority,
+            bidirectional: false,
+            enabled_at: None,
+            status_mapping: vec![],
+            recurrence_policy: RecurrencePolicy::Reopen,
+        }
+    }
+
+    fn incident() -> EventView {
+        EventView {
+            trigger: Trigger::Incident,
+            external_id: "inc-42".into(),
+            application_id: "web".into(),
+            application_name: Some("Storefront".into()),
+            title: "SQL injection attempt on /login".into(),
+            severity: Severity::High,
+            link: Some("https://northstar.example/incidents/42".into()),
+            detected_at: Some(Utc.with_ymd_and_hms(2026, 11, 28, 10, 15, 0).unwrap()),
+            incident_type: Some("SQL Injection".into()),
+            source_ips: vec!["203.0.113.7".into(), "198.51.100.23".into()],
+            request_urls: vec!["https://shop.example/login?user=%27+OR+1%3D1".into()],
+            vulnerability_type: None,
+            risk_score: None,
+        }
+    }
+
+    fn vulnerability() -> EventView {
+        EventView {
+            trigger: Trigger::Vulnerability,
+            external_id: "vuln-7".into(),
+            application_id: "web".into(),
+            application_name: None,
+            title: "Reflected XSS in search".into(),
+            severity: Severity::Medium,
+            link: Some("https://northstar.example/findings/7".into()),
+            detected_at: None,
+            incident_type: None,
+            source_ips: vec![],
+            request_urls: vec![],
+            vulnerability_type: Some("Cross-Site Scripting".into()),
+            risk_score: Some(6.3),
+        }
+    }
+
+    #[test]
+    fn incident_ticket() {
+        let payload = create_payload(&config(Trigger::Incident), &incident(), "northstar-0123456789abcdef");
+        insta::assert_json_snapshot!(payload);
+    }
+
+    #[test]
+    fn vulnerability_ticket() {
+        let payload = create_payload(&config(Trigger::Vulnerability), &vulnerability(), "northstar-0123456789abcdef");
+        insta::assert_json_snapshot!(payload);
+    }
+
+    #[test]
+    fn priority_follows_the_mapping_and_the_chosen_field() {
+        let mut c = config(Trigger::Vulnerability);
+        let v = vulnerability();
+        assert_eq!(create_payload(&c, &v, "m")["fields"]["priority"]["name"], "High");
+        c.priority_mapping = PriorityMapping::new(vec![
+            Band { min_score: 0.0, priority: "Low".into() },
+            Band { min_score: 6.0, priority: "Critical".into() },
+        ])
+        .unwrap();
+        c.priority_field = PriorityField::Custom("customfield_10054".into());
+        let payload = create_payload(&c, &v, "m");
+        assert_eq!(payload["fields"]["customfield_10054"]["value"], "Critical");
+        assert!(payload["fields"].get("priority").is_none());
+        // Incidents have no score: their severity decides.
+        let i = create_payload(&config(Trigger::Incident), &incident(), "m");
+        assert_eq!(i["fields"]["priority"]["name"], "High");
+    }
+
+    #[test]
+    fn summaries_fit_jira() {
+        let long = "x".repeat(400);
+        let s = summary(Some("[Northstar]"), &long);
+        assert_eq!(s.chars().count(), SUMMARY_MAX);
+        assert!(s.starts_with("[Northstar] x") && s.ends_with('…'));
+        assert_eq!(summary(None, "a\nb"), "a b");
+        assert_eq!(summary(Some("  "), "t"), "t");
+    }
+
+    #[test]
+    fn markers_are_stable_and_distinct() {
+        let a = marker_label("t", "e", "c", 0);
+        assert_eq!(a, marker_label("t", "e", "c", 0));
+        assert_ne!(a, marker_label("t", "e", "c", 1));
+        assert_ne!(a, marker_label("t", "e2", "c", 0));
+        assert!(!a.contains(' ') && a.len() <= 255);
+    }
+}
