@@ -468,6 +468,20 @@ async fn validation_against_live_jira_reports_every_problem_at_once() {
         .into_inner();
     assert_eq!(result.problems[0].field, "jira_project_key");
 
+    let unresolved = proto::CreateConfigurationRequest {
+        default_epic_key: "SEC-999".into(),
+        default_assignee_account_id: "no-such-account".into(),
+        ..good.clone()
+    };
+    let result = admin
+        .configurations()
+        .validate_configuration(proto::ValidateConfigurationRequest { draft: Some(unresolved), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let fields: Vec<&str> = result.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["default_epic_key", "default_assignee_account_id"], "{:?}", result.problems);
+
     // A severity custom field as the priority field: the default bands' names are not its options.
     let severity_field = proto::CreateConfigurationRequest { priority_field: "customfield_10054".into(), ..good };
     let result = admin
@@ -480,4 +494,49 @@ async fn validation_against_live_jira_reports_every_problem_at_once() {
         .unwrap()
         .into_inner();
     assert!(result.problems.iter().any(|p| p.field.starts_with("priority_mapping")), "{:?}", result.problems);
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_reroutes_on_every_replica() {
+    let first = TestApp::start().await;
+    let second = northstar_jira::Server::start(crate::support::test_config(&first.db.url)).await.unwrap();
+    let (tenant, admin) = first.tenant_with_key("acme", Role::Admin).await;
+    let key = first.create_key(&admin, &tenant, Role::Admin).await;
+    let on_second = Client::connect(format!("http://{}", second.grpc_addr), &key).await.unwrap();
+
+    app(&admin, "web").await;
+    app(&admin, "api").await;
+    let cred = credential(&admin, "https://acme.atlassian.net").await;
+    let payments = group(&admin, "payments", &["web"]).await;
+    admin
+        .configurations()
+        .create_configuration(proto::CreateConfigurationRequest {
+            resource_group_ids: vec![payments.clone()],
+            ..configuration("by-group", &cred, Trigger::Vulnerability)
+        })
+        .await
+        .unwrap();
+    // The second replica builds and caches its index now.
+    assert!(preview(&on_second, vulnerability("api", Severity::High)).await.matches.is_empty());
+
+    // The change goes through the first replica; the second hears of it by NOTIFY.
+    admin
+        .applications()
+        .add_group_members(proto::AddGroupMembersRequest {
+            resource_group_id: payments,
+            application_ids: vec!["api".into()],
+            register_missing: false,
+        })
+        .await
+        .unwrap();
+    let mut routed = false;
+    for _ in 0..50 {
+        if !preview(&on_second, vulnerability("api", Severity::High)).await.matches.is_empty() {
+            routed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(routed, "the second replica never rebuilt its routing");
+    second.shutdown().await.unwrap();
 }

@@ -807,8 +807,12 @@ async fn live_problems(state: &AppState, site: &crate::jira::Site, c: &Configura
             out.push(("default_epic_key".into(), format!("{epic}: {}", say(&e))));
         }
     }
-    if c.default_assignee_account_id.is_some() && on_screen("assignee").is_none() {
-        out.push(("default_assignee_account_id".into(), "the create screen has no assignee field".into()));
+    if let Some(assignee) = &c.default_assignee_account_id {
+        if on_screen("assignee").is_none() {
+            out.push(("default_assignee_account_id".into(), "the create screen has no assignee field".into()));
+        } else if let Err(e) = jira.user(site, assignee).await {
+            out.push(("default_assignee_account_id".into(), format!("account {assignee}: {}", say(&e))));
+        }
     }
     if on_screen("labels").is_none() {
         out.push((

@@ -2,20 +2,19 @@
 use chrono::Utc;
 use diesel_async::AsyncConnection as _;
 use secrecy::SecretString;
-use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    AppState, convert,
+    AppState, audit, convert,
     paging::{Cursor, Page},
 };
 use crate::{
     auth::Caller,
-    db::{self, audit::AuditEntry},
+    db,
     domain::jira_url::{self, UrlProblem},
     error::{ApiError, ApiResult},
     jira::{JiraError, Site, TransportKind},
-    proto::{self, ConnectionFailureReason as Reason, credential_service_server::CredentialService},
+    proto::{self, ConnectionFailureReason as Reason},
 };
 
 const TOKEN_MAX: usize = 1024;
@@ -86,7 +85,6 @@ impl Credentials {
         convert::secret(&request.api_token, "api_token", TOKEN_MAX)?;
         let id = Uuid::now_v7();
         let sealed = self.state.cipher.seal(&request.api_token, &token_context(id));
-        let actor = caller.actor();
         let mut conn = self.state.pool.get().await?;
         let credential = conn
             .transaction::<_, ApiError, _>(async |conn| {
@@ -102,18 +100,14 @@ impl Credentials {
                     },
                 )
                 .await?;
-                db::audit::record(
+                audit(
                     conn,
-                    AuditEntry {
-                        tenant_id,
-                        actor_key_id: caller.api_key_id(),
-                        actor: &actor,
-                        action: "credential.create",
-                        resource_type: "credential",
-                        resource_id: id.to_string(),
-                        before: None,
-                        after: Some(audit_view(&credential)),
-                    },
+                    &caller,
+                    tenant_id,
+                    "credential.create",
+                    ("credential", id.to_string()),
+                    None,
+                    Some(audit_view(&credential)),
                 )
                 .await?;
                 Ok(credential)
@@ -166,24 +160,19 @@ impl Credentials {
                 _ => unreachable!("mask_paths only returns allowed paths"),
             }
         }
-        let actor = caller.actor();
         let mut conn = self.state.pool.get().await?;
         let credential = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 let before = db::credentials::find_for_update(conn, tenant_id, id).await?.ok_or_else(not_found)?;
                 let after = db::credentials::update(conn, tenant_id, id, &changes).await?;
-                db::audit::record(
+                audit(
                     conn,
-                    AuditEntry {
-                        tenant_id,
-                        actor_key_id: caller.api_key_id(),
-                        actor: &actor,
-                        action: "credential.update",
-                        resource_type: "credential",
-                        resource_id: id.to_string(),
-                        before: Some(audit_view(&before)),
-                        after: Some(audit_view(&after)),
-                    },
+                    &caller,
+                    tenant_id,
+                    "credential.update",
+                    ("credential", id.to_string()),
+                    Some(audit_view(&before)),
+                    Some(audit_view(&after)),
                 )
                 .await?;
                 Ok(after)
@@ -196,7 +185,6 @@ impl Credentials {
     async fn delete(&self, caller: Caller, request: proto::DeleteCredentialRequest) -> ApiResult<()> {
         let tenant_id = caller.tenant_scope("", "tenant_id")?;
         let id = convert::uuid(&request.credential_id, "credential_id")?;
-        let actor = caller.actor();
         let mut conn = self.state.pool.get().await?;
         conn.transaction::<_, ApiError, _>(async |conn| {
             let before = db::credentials::find_for_update(conn, tenant_id, id).await?.ok_or_else(not_found)?;
@@ -208,19 +196,7 @@ impl Credentials {
                 )));
             }
             db::credentials::delete(conn, tenant_id, id).await?;
-            db::audit::record(
-                conn,
-                AuditEntry {
-                    tenant_id,
-                    actor_key_id: caller.api_key_id(),
-                    actor: &actor,
-                    action: "credential.delete",
-                    resource_type: "credential",
-                    resource_id: id.to_string(),
-                    before: Some(audit_view(&before)),
-                    after: None,
-                },
-            )
+            audit(conn, &caller, tenant_id, "credential.delete", ("credential", id.to_string()), Some(audit_view(&before)), None)
             .await?;
             Ok(())
         })
@@ -333,57 +309,17 @@ fn failure_message(err: &JiraError) -> String {
     }
 }
 
-#[tonic::async_trait]
-impl CredentialService for Credentials {
-    async fn create_credential(
-        &self,
-        request: Request<proto::CreateCredentialRequest>,
-    ) -> Result<Response<proto::CreateCredentialResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        let credential = self.create(caller, request.into_inner()).await?;
-        Ok(Response::new(proto::CreateCredentialResponse { credential: Some(credential) }))
-    }
-
-    async fn get_credential(
-        &self,
-        request: Request<proto::GetCredentialRequest>,
-    ) -> Result<Response<proto::GetCredentialResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        let credential = self.get(caller, request.into_inner()).await?;
-        Ok(Response::new(proto::GetCredentialResponse { credential: Some(credential) }))
-    }
-
-    async fn list_credentials(
-        &self,
-        request: Request<proto::ListCredentialsRequest>,
-    ) -> Result<Response<proto::ListCredentialsResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        Ok(Response::new(self.list(caller, request.into_inner()).await?))
-    }
-
-    async fn update_credential(
-        &self,
-        request: Request<proto::UpdateCredentialRequest>,
-    ) -> Result<Response<proto::UpdateCredentialResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        let credential = self.update(caller, request.into_inner()).await?;
-        Ok(Response::new(proto::UpdateCredentialResponse { credential: Some(credential) }))
-    }
-
-    async fn delete_credential(
-        &self,
-        request: Request<proto::DeleteCredentialRequest>,
-    ) -> Result<Response<proto::DeleteCredentialResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        self.delete(caller, request.into_inner()).await?;
-        Ok(Response::new(proto::DeleteCredentialResponse {}))
-    }
-
-    async fn test_connection(
-        &self,
-        request: Request<proto::TestConnectionRequest>,
-    ) -> Result<Response<proto::TestConnectionResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        Ok(Response::new(Credentials::test_connection(self, caller, request.into_inner()).await?))
+super::grpc_service! {
+    credential_service_server::CredentialService for Credentials {
+        create_credential(CreateCredentialRequest) -> CreateCredentialResponse =
+            |s, c, r| s.create(c, r).await.map(|credential| proto::CreateCredentialResponse { credential: Some(credential) });
+        get_credential(GetCredentialRequest) -> GetCredentialResponse =
+            |s, c, r| s.get(c, r).await.map(|credential| proto::GetCredentialResponse { credential: Some(credential) });
+        list_credentials(ListCredentialsRequest) -> ListCredentialsResponse = |s, c, r| s.list(c, r).await;
+        update_credential(UpdateCredentialRequest) -> UpdateCredentialResponse =
+            |s, c, r| s.update(c, r).await.map(|credential| proto::UpdateCredentialResponse { credential: Some(credential) });
+        delete_credential(DeleteCredentialRequest) -> DeleteCredentialResponse =
+            |s, c, r| s.delete(c, r).await.map(|()| proto::DeleteCredentialResponse {});
+        test_connection(TestConnectionRequest) -> TestConnectionResponse = |s, c, r| s.test_connection(c, r).await;
     }
 }

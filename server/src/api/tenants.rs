@@ -1,18 +1,17 @@
 //! `TenantService`: tenants and their API keys.
 use diesel_async::AsyncConnection as _;
 use secrecy::ExposeSecret as _;
-use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    AppState, convert,
+    AppState, audit, convert,
     paging::{Cursor, Page},
 };
 use crate::{
     auth::{Caller, Role, keys},
-    db::{self, audit::AuditEntry},
+    db,
     error::{ApiError, ApiResult},
-    proto::{self, tenant_service_server::TenantService},
+    proto,
 };
 
 /// The tenant service over the shared state.
@@ -54,24 +53,24 @@ fn key_audit(k: &db::tenants::ApiKey) -> serde_json::Value {
 }
 
 impl Tenants {
-    async fn create_tenant(&self, request: proto::CreateTenantRequest) -> ApiResult<proto::CreateTenantResponse> {
+    async fn create_tenant(
+        &self,
+        caller: Caller,
+        request: proto::CreateTenantRequest,
+    ) -> ApiResult<proto::CreateTenantResponse> {
         let name = convert::label(&request.name, "name", 200)?;
         let mut conn = self.state.pool.get().await?;
         let tenant = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 let tenant = db::tenants::insert_tenant(conn, Uuid::now_v7(), &name).await?;
-                db::audit::record(
+                audit(
                     conn,
-                    AuditEntry {
-                        tenant_id: tenant.id,
-                        actor_key_id: None,
-                        actor: "operator",
-                        action: "tenant.create",
-                        resource_type: "tenant",
-                        resource_id: tenant.id.to_string(),
-                        before: None,
-                        after: Some(serde_json::json!({ "tenant_id": tenant.id, "name": tenant.name })),
-                    },
+                    &caller,
+                    tenant.id,
+                    "tenant.create",
+                    ("tenant", tenant.id.to_string()),
+                    None,
+                    Some(serde_json::json!({ "tenant_id": tenant.id, "name": tenant.name })),
                 )
                 .await?;
                 Ok(tenant)
@@ -103,7 +102,6 @@ impl Tenants {
         let name = convert::label(&request.name, "name", 200)?;
         let role = convert::role_from_proto(request.role, "role")?;
         let new_key = keys::generate();
-        let actor = caller.actor();
         let mut conn = self.state.pool.get().await?;
         let key = conn
             .transaction::<_, ApiError, _>(async |conn| {
@@ -120,18 +118,14 @@ impl Tenants {
                     },
                 )
                 .await?;
-                db::audit::record(
+                audit(
                     conn,
-                    AuditEntry {
-                        tenant_id,
-                        actor_key_id: caller.api_key_id(),
-                        actor: &actor,
-                        action: "api_key.create",
-                        resource_type: "api_key",
-                        resource_id: key.id.to_string(),
-                        before: None,
-                        after: Some(key_audit(&key)),
-                    },
+                    &caller,
+                    tenant_id,
+                    "api_key.create",
+                    ("api_key", key.id.to_string()),
+                    None,
+                    Some(key_audit(&key)),
                 )
                 .await?;
                 Ok(key)
@@ -169,25 +163,20 @@ impl Tenants {
     ) -> ApiResult<proto::RevokeApiKeyResponse> {
         let tenant_id = caller.tenant_scope(&request.tenant_id, "tenant_id")?;
         let key_id = convert::uuid(&request.api_key_id, "api_key_id")?;
-        let actor = caller.actor();
         let mut conn = self.state.pool.get().await?;
         let key = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 let key = db::tenants::revoke_key(conn, tenant_id, key_id)
                     .await?
                     .ok_or_else(|| ApiError::NotFound("API key".into()))?;
-                db::audit::record(
+                audit(
                     conn,
-                    AuditEntry {
-                        tenant_id,
-                        actor_key_id: caller.api_key_id(),
-                        actor: &actor,
-                        action: "api_key.revoke",
-                        resource_type: "api_key",
-                        resource_id: key.id.to_string(),
-                        before: None,
-                        after: Some(key_audit(&key)),
-                    },
+                    &caller,
+                    tenant_id,
+                    "api_key.revoke",
+                    ("api_key", key.id.to_string()),
+                    None,
+                    Some(key_audit(&key)),
                 )
                 .await?;
                 Ok(key)
@@ -198,45 +187,12 @@ impl Tenants {
     }
 }
 
-#[tonic::async_trait]
-impl TenantService for Tenants {
-    async fn create_tenant(
-        &self,
-        request: Request<proto::CreateTenantRequest>,
-    ) -> Result<Response<proto::CreateTenantResponse>, Status> {
-        Caller::of(&request)?;
-        Ok(Response::new(Tenants::create_tenant(self, request.into_inner()).await?))
-    }
-
-    async fn list_tenants(
-        &self,
-        request: Request<proto::ListTenantsRequest>,
-    ) -> Result<Response<proto::ListTenantsResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        Ok(Response::new(Tenants::list_tenants(self, caller, request.into_inner()).await?))
-    }
-
-    async fn create_api_key(
-        &self,
-        request: Request<proto::CreateApiKeyRequest>,
-    ) -> Result<Response<proto::CreateApiKeyResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        Ok(Response::new(Tenants::create_api_key(self, caller, request.into_inner()).await?))
-    }
-
-    async fn list_api_keys(
-        &self,
-        request: Request<proto::ListApiKeysRequest>,
-    ) -> Result<Response<proto::ListApiKeysResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        Ok(Response::new(Tenants::list_api_keys(self, caller, request.into_inner()).await?))
-    }
-
-    async fn revoke_api_key(
-        &self,
-        request: Request<proto::RevokeApiKeyRequest>,
-    ) -> Result<Response<proto::RevokeApiKeyResponse>, Status> {
-        let caller = Caller::of(&request)?;
-        Ok(Response::new(Tenants::revoke_api_key(self, caller, request.into_inner()).await?))
+super::grpc_service! {
+    tenant_service_server::TenantService for Tenants {
+        create_tenant(CreateTenantRequest) -> CreateTenantResponse = |s, c, r| s.create_tenant(c, r).await;
+        list_tenants(ListTenantsRequest) -> ListTenantsResponse = |s, c, r| s.list_tenants(c, r).await;
+        create_api_key(CreateApiKeyRequest) -> CreateApiKeyResponse = |s, c, r| s.create_api_key(c, r).await;
+        list_api_keys(ListApiKeysRequest) -> ListApiKeysResponse = |s, c, r| s.list_api_keys(c, r).await;
+        revoke_api_key(RevokeApiKeyRequest) -> RevokeApiKeyResponse = |s, c, r| s.revoke_api_key(c, r).await;
     }
 }

@@ -373,6 +373,12 @@ impl JiraClient {
         self.call(site, Method::POST, "/rest/api/3/search/jql", &[], Some(&body), Retries::Interactive).await
     }
 
+    /// `GET /rest/api/3/user?accountId=`: an account, to check an assignee exists.
+    pub async fn user(&self, site: &Site, account_id: &str) -> Result<User, JiraError> {
+        let query = [("accountId", account_id.to_owned())];
+        self.call(site, Method::GET, "/rest/api/3/user", &query, None, Retries::Interactive).await
+    }
+
     /// `GET /rest/api/3/priority`: the site's priorities.
     pub async fn priorities(&self, site: &Site) -> Result<Vec<Priority>, JiraError> {
         self.call(site, Method::GET, "/rest/api/3/priority", &[], None, Retries::Interactive).await
