@@ -12,7 +12,7 @@ use crate::{
     auth::{AuthLayer, Authenticator},
     config::Config,
     crypto::SecretCipher,
-    db, health, http,
+    db, delivery, health, http,
     jira::{JiraClient, JiraSettings, RetryPolicy},
     proto,
     routing::RoutingCache,
@@ -108,7 +108,15 @@ impl Server {
         let routing = RoutingCache::new(pool.clone());
         routing.spawn_listener(url.clone(), shutdown.clone());
         let public_url: Arc<str> = config.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}")).into();
+        let worker = delivery::WorkerConfig {
+            lease: config.delivery_lease,
+            max_attempts: config.delivery_max_attempts,
+            poll_interval: std::time::Duration::from_secs(1),
+            batch: 32,
+            search_settle: config.jira_search_settle,
+        };
         let state = AppState { pool, config: Arc::new(config), cipher, jira, routing, public_url };
+        delivery::spawn(state.clone(), worker, url.clone(), shutdown.clone());
         let grpc = tonic::transport::Server::builder()
             .layer(AuthLayer::new(auth))
             .add_routes(api::routes(state))

@@ -13,6 +13,7 @@
 //! | `NORTHSTAR_DELIVERY_LEASE` | how long a worker's claim on a delivery lasts | 60s |
 //! | `NORTHSTAR_DELIVERY_MAX_ATTEMPTS` | attempts before a delivery is DEAD | 25 |
 //! | `NORTHSTAR_JIRA_BACKOFF_BASE`, `NORTHSTAR_JIRA_BACKOFF_MAX` | backoff without Retry-After | 5s, 30s |
+//! | `NORTHSTAR_JIRA_SEARCH_SETTLE` | least wait before retrying a create whose outcome is unknown | 10s |
 //! | `NORTHSTAR_DB_POOL_SIZE` | database connections per replica | 16 |
 //! | `NORTHSTAR_LOG_FORMAT` | `pretty` or `json` | pretty |
 //! | `NORTHSTAR_DATA_DIR` | where `--dev` keeps its master key and private PostgreSQL | `.northstar-dev` |
@@ -63,6 +64,10 @@ pub struct Args {
     /// Longest backoff step when Jira gives no Retry-After.
     #[arg(long, env = "NORTHSTAR_JIRA_BACKOFF_MAX", default_value = "30s", value_parser = humantime::parse_duration)]
     pub jira_backoff_max: Duration,
+    /// Least wait before retrying a ticket creation whose outcome is unknown: Jira's search must
+    /// show a freshly created issue before the worker looks for it.
+    #[arg(long, env = "NORTHSTAR_JIRA_SEARCH_SETTLE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub jira_search_settle: Duration,
     /// Database connections this replica keeps.
     #[arg(long, env = "NORTHSTAR_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
@@ -152,6 +157,7 @@ pub struct Config {
     pub delivery_max_attempts: u32,
     pub jira_backoff_base: Duration,
     pub jira_backoff_max: Duration,
+    pub jira_search_settle: Duration,
     pub db_pool_size: u32,
     /// How often the database is probed for health reporting.
     pub health_probe_interval: Duration,
@@ -173,6 +179,7 @@ impl Config {
             delivery_max_attempts: 25,
             jira_backoff_base: Duration::from_secs(5),
             jira_backoff_max: Duration::from_secs(30),
+            jira_search_settle: Duration::from_secs(10),
             db_pool_size: 8,
             health_probe_interval: Duration::from_millis(500),
         }
@@ -245,6 +252,7 @@ impl Config {
             delivery_max_attempts: args.delivery_max_attempts,
             jira_backoff_base: args.jira_backoff_base,
             jira_backoff_max: args.jira_backoff_max,
+            jira_search_settle: args.jira_search_settle,
             db_pool_size: args.db_pool_size,
             health_probe_interval: Duration::from_secs(1),
         })

@@ -57,6 +57,63 @@ diesel::table! {
 }
 
 diesel::table! {
+    deliveries (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        event_id -> Uuid,
+        configuration_id -> Uuid,
+        kind -> Text,
+        generation -> Int4,
+        state -> Text,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        outcome_unknown -> Bool,
+        next_attempt_at -> Timestamptz,
+        lease_token -> Nullable<Uuid>,
+        lease_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        external_id -> Text,
+        kind -> Text,
+        application_id -> Text,
+        title -> Text,
+        severity -> Text,
+        status -> Text,
+        link -> Nullable<Text>,
+        detected_at -> Nullable<Timestamptz>,
+        details -> Jsonb,
+        first_seen_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        status_updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        event_id -> Uuid,
+        configuration_id -> Uuid,
+        generation -> Int4,
+        delivery_id -> Uuid,
+        jira_issue_id -> Text,
+        jira_key -> Text,
+        jira_url -> Text,
+        trigger -> Text,
+        severity -> Text,
+        created_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     group_members (group_id, application_id) {
         tenant_id -> Uuid,
         group_id -> Uuid,
@@ -136,6 +193,10 @@ diesel::joinable!(credentials -> tenants (tenant_id));
 diesel::joinable!(configurations -> credentials (credential_id));
 diesel::joinable!(configurations -> tenants (tenant_id));
 diesel::joinable!(resource_groups -> tenants (tenant_id));
+diesel::joinable!(deliveries -> events (event_id));
+diesel::joinable!(tickets -> events (event_id));
+diesel::joinable!(deliveries -> configurations (configuration_id));
+diesel::joinable!(tickets -> configurations (configuration_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
@@ -145,7 +206,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     configuration_groups,
     configurations,
     credentials,
+    deliveries,
+    events,
     group_members,
     resource_groups,
     tenants,
+    tickets,
 );

@@ -3,6 +3,7 @@
 mod support;
 
 mod credentials;
+mod delivery;
 mod foundation;
 mod jira_client;
 mod openapi;

@@ -27,7 +27,9 @@ pub(crate) use grpc_service;
 mod applications;
 mod configurations;
 pub mod convert;
-mod credentials;
+pub mod credentials;
+mod deliveries;
+mod events;
 pub mod paging;
 mod tenants;
 
@@ -59,10 +61,6 @@ pub struct AppState {
 struct NotYetImplemented;
 
 #[tonic::async_trait]
-impl proto::event_service_server::EventService for NotYetImplemented {}
-#[tonic::async_trait]
-impl proto::delivery_service_server::DeliveryService for NotYetImplemented {}
-#[tonic::async_trait]
 impl proto::metrics_service_server::MetricsService for NotYetImplemented {}
 #[tonic::async_trait]
 impl proto::audit_service_server::AuditService for NotYetImplemented {}
@@ -78,10 +76,10 @@ pub fn routes(state: AppState) -> Routes {
             state.clone(),
         )))
         .add_service(configuration_service_server::ConfigurationServiceServer::new(
-            configurations::Configurations::new(state),
+            configurations::Configurations::new(state.clone()),
         ))
-        .add_service(event_service_server::EventServiceServer::new(NotYetImplemented))
-        .add_service(delivery_service_server::DeliveryServiceServer::new(NotYetImplemented))
+        .add_service(event_service_server::EventServiceServer::new(events::Events::new(state.clone())))
+        .add_service(delivery_service_server::DeliveryServiceServer::new(deliveries::Deliveries::new(state)))
         .add_service(metrics_service_server::MetricsServiceServer::new(NotYetImplemented))
         .add_service(audit_service_server::AuditServiceServer::new(NotYetImplemented))
 }

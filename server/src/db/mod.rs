@@ -4,6 +4,8 @@ pub mod applications;
 pub mod audit;
 pub mod configurations;
 pub mod credentials;
+pub mod deliveries;
+pub mod events;
 pub mod tenants;
 
 use std::time::Duration;

@@ -9,6 +9,9 @@ use secrecy::SecretString;
 
 pub use db::TestDb;
 
+/// The master key every test server shares (32 bytes, base64).
+const TEST_MASTER_KEY: &str = "bm9ydGhzdGFyLWppcmEgdGVzdCBtYXN0ZXIga2V5ISE=";
+
 /// The operator token every test server is started with.
 pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
 
@@ -98,10 +101,14 @@ impl Drop for TestApp {
 /// a fast health probe.
 pub fn test_config(database_url: &str) -> Config {
     let mut config = Config::for_database(database_url);
+    // Replicas of one deployment share the master key, so every test server does too.
+    config.master_key = northstar_jira::config::MasterKey::from_base64(TEST_MASTER_KEY).expect("a valid test key");
     config.bootstrap_token = Some(SecretString::from(OPERATOR_TOKEN));
     // Jira backoff as the operator documentation allows tests to shorten it.
     config.jira_backoff_base = std::time::Duration::from_millis(10);
     config.jira_backoff_max = std::time::Duration::from_millis(100);
+    config.jira_search_settle = std::time::Duration::from_millis(200);
+    config.delivery_lease = std::time::Duration::from_secs(2);
     config
 }
 

@@ -1,0 +1,3 @@
+DROP TABLE tickets;
+DROP TABLE deliveries;
+DROP TABLE events;

@@ -1,0 +1,234 @@
+//! `EventService`: event submission with its deliveries in one transaction, and reads.
+use chrono::Utc;
+use diesel_async::AsyncConnection as _;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    AppState, convert,
+    paging::{Cursor, Page},
+};
+use crate::{
+    auth::Caller,
+    db::{self, events::Event},
+    domain::{
+        model::{Severity, Trigger},
+        routing::EventFacts,
+        ticket::EventView,
+    },
+    error::{ApiError, ApiResult},
+    proto,
+};
+
+/// The event service over the shared state.
+pub struct Events {
+    state: AppState,
+}
+
+impl Events {
+    /// A service over `state`.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+fn details(view: &EventView) -> serde_json::Value {
+    json!({
+        "application_name": view.application_name,
+        "incident_type": view.incident_type,
+        "source_ips": view.source_ips,
+        "request_urls": view.request_urls,
+        "vulnerability_type": view.vulnerability_type,
+        "risk_score": view.risk_score,
+    })
+}
+
+fn status_to_proto(s: &str) -> proto::EventStatus {
+    match s {
+        "resolved" => proto::EventStatus::Resolved,
+        "remediated" => proto::EventStatus::Remediated,
+        "closed" => proto::EventStatus::Closed,
+        _ => proto::EventStatus::Open,
+    }
+}
+
+fn status_name(value: i32, field: &str) -> ApiResult<&'static str> {
+    match proto::EventStatus::try_from(value) {
+        Ok(proto::EventStatus::Open) => Ok("open"),
+        Ok(proto::EventStatus::Resolved) => Ok("resolved"),
+        Ok(proto::EventStatus::Remediated) => Ok("remediated"),
+        Ok(proto::EventStatus::Closed) => Ok("closed"),
+        Ok(proto::EventStatus::Unspecified) => Err(ApiError::invalid(field, "is required")),
+        Err(_) => Err(ApiError::invalid(field, format!("unknown value {value}"))),
+    }
+}
+
+/// The proto form of a stored event.
+pub fn event_to_proto(e: &Event) -> proto::Event {
+    let d = &e.details;
+    let strings = |key: &str| -> Vec<String> {
+        d[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    };
+    proto::Event {
+        event_id: e.id.to_string(),
+        kind: Trigger::parse(&e.kind).map(convert::trigger_to_proto).unwrap_or_default() as i32,
+        external_id: e.external_id.clone(),
+        application_id: e.application_id.clone(),
+        title: e.title.clone(),
+        severity: Severity::parse(&e.severity).map(convert::severity_to_proto).unwrap_or_default() as i32,
+        link: e.link.clone().unwrap_or_default(),
+        detected_at: e.detected_at.map(convert::timestamp),
+        status: status_to_proto(&e.status) as i32,
+        incident_type: d["incident_type"].as_str().unwrap_or_default().to_owned(),
+        source_ips: strings("source_ips"),
+        request_urls: strings("request_urls"),
+        vulnerability_type: d["vulnerability_type"].as_str().unwrap_or_default().to_owned(),
+        risk_score: d["risk_score"].as_f64(),
+        create_time: Some(convert::timestamp(e.first_seen_at)),
+        update_time: Some(convert::timestamp(e.updated_at)),
+        status_update_time: Some(convert::timestamp(e.status_updated_at)),
+    }
+}
+
+impl Events {
+    /// Stores or updates the event and, for a new one, owes one ticket per matching
+    /// configuration, all in one transaction.
+    async fn submit(&self, caller: Caller, r: proto::SubmitEventRequest) -> ApiResult<proto::SubmitEventResponse> {
+        let tenant = caller.tenant_scope("", "tenant_id")?;
+        let view = convert::event_view(&r, "")?;
+        if r.status != 0 {
+            status_name(r.status, "status")?;
+        }
+        let routing = self.state.routing.tenant(tenant).await?;
+        let now = Utc::now();
+        let candidate = Event {
+            id: Uuid::now_v7(),
+            tenant_id: tenant,
+            external_id: view.external_id.clone(),
+            kind: view.trigger.as_str().to_owned(),
+            application_id: view.application_id.clone(),
+            title: view.title.clone(),
+            severity: view.severity.as_str().to_owned(),
+            status: "open".into(),
+            link: view.link.clone(),
+            detected_at: view.detected_at,
+            details: details(&view),
+            first_seen_at: now,
+            updated_at: now,
+            status_updated_at: now,
+        };
+        let mut conn = self.state.pool.get().await?;
+        let (event, created) = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                let (event, created) = match db::events::insert_new(conn, &candidate).await? {
+                    Some(event) => (event, true),
+                    None => {
+                        let existing = db::events::find_by_external_for_update(conn, tenant, &view.external_id)
+                            .await?
+                            .ok_or_else(|| ApiError::Unavailable("the event changed concurrently; retry".into()))?;
+                        if existing.kind != candidate.kind {
+                            return Err(ApiError::FailedPrecondition(format!(
+                                "external_id {:?} is a {}; its kind cannot change",
+                                existing.external_id, existing.kind
+                            )));
+                        }
+                        if existing.application_id != candidate.application_id {
+                            return Err(ApiError::FailedPrecondition(format!(
+                                "external_id {:?} belongs to application {:?}; it cannot move",
+                                existing.external_id, existing.application_id
+                            )));
+                        }
+                        let updated =
+                            db::events::update_content(conn, &Event { id: existing.id, ..candidate.clone() }).await?;
+                        (updated, false)
+                    }
+                };
+                if created {
+                    db::applications::register_missing(conn, tenant, std::slice::from_ref(&event.application_id))
+                        .await?;
+                }
+                // Routing by the event's first sighting: a resubmission owes only what a
+                // configuration that matched it all along still lacks (already owed ones stay as they are).
+                let facts = EventFacts {
+                    application_id: &view.application_id,
+                    trigger: view.trigger,
+                    severity: view.severity,
+                    first_seen_at: event.first_seen_at,
+                };
+                let matched: Vec<Uuid> = routing.index.route(&facts).collect();
+                db::deliveries::insert_creates(conn, tenant, event.id, &matched).await?;
+                Ok((event, created))
+            })
+            .await?;
+        metrics::counter!("northstar_events_submitted_total", "kind" => event.kind.clone(), "created" => created.to_string()).increment(1);
+        Ok(proto::SubmitEventResponse { event: Some(event_to_proto(&event)), created })
+    }
+
+    async fn find(&self, tenant: Uuid, event_id: &str, external_id: &str) -> ApiResult<Event> {
+        let (id, external) = match (event_id.is_empty(), external_id.is_empty()) {
+            (false, _) => (Some(convert::uuid(event_id, "event_id")?), None),
+            (true, false) => (None, Some(external_id)),
+            (true, true) => return Err(ApiError::invalid("event_id", "give event_id or external_id")),
+        };
+        let mut conn = self.state.pool.get().await?;
+        db::events::find(&mut conn, tenant, id, external).await?.ok_or_else(|| ApiError::NotFound("event".into()))
+    }
+
+    async fn get(&self, caller: Caller, r: proto::GetEventRequest) -> ApiResult<proto::GetEventResponse> {
+        let tenant = caller.tenant_scope("", "tenant_id")?;
+        let event = self.find(tenant, &r.event_id, &r.external_id).await?;
+        let mut conn = self.state.pool.get().await?;
+        let tickets = db::events::tickets_of(&mut conn, tenant, event.id).await?;
+        let routing = self.state.routing.tenant(tenant).await?;
+        let tickets = tickets
+            .into_iter()
+            .map(|t| proto::Ticket {
+                configuration_id: t.configuration_id.to_string(),
+                configuration_name: routing
+                    .configurations
+                    .get(&t.configuration_id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                jira_issue_key: t.jira_key,
+                jira_issue_id: t.jira_issue_id,
+                jira_issue_url: t.jira_url,
+                state: if t.closed_at.is_some() { proto::TicketState::Done } else { proto::TicketState::Open } as i32,
+                create_time: Some(convert::timestamp(t.created_at)),
+                close_time: t.closed_at.map(convert::timestamp),
+                delivery_id: t.delivery_id.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        let status = status_to_proto(&event.status) as i32;
+        Ok(proto::GetEventResponse { event: Some(event_to_proto(&event)), tickets, status, activities: Vec::new() })
+    }
+
+    async fn list(&self, caller: Caller, r: proto::ListEventsRequest) -> ApiResult<proto::ListEventsResponse> {
+        let tenant = caller.tenant_scope("", "tenant_id")?;
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let filter = db::events::Filter {
+            kind: if r.kind == 0 { None } else { Some(convert::trigger(r.kind, "kind")?.as_str().to_owned()) },
+            status: if r.status == 0 { None } else { Some(status_name(r.status, "status")?.to_owned()) },
+            application_id: (!r.application_id.is_empty()).then(|| r.application_id.clone()),
+            severity: if r.severity == 0 {
+                None
+            } else {
+                Some(convert::severity(r.severity, "severity")?.as_str().to_owned())
+            },
+            start: r.start_time.as_ref().map(|t| convert::time(t, "start_time")).transpose()?,
+            end: r.end_time.as_ref().map(|t| convert::time(t, "end_time")).transpose()?,
+        };
+        let mut conn = self.state.pool.get().await?;
+        let mut rows = db::events::list(&mut conn, tenant, &filter, page.after()?, page.fetch_limit()).await?;
+        let next_page_token = page.finish(&mut rows, |e| Cursor::Id(e.id));
+        Ok(proto::ListEventsResponse { events: rows.iter().map(event_to_proto).collect(), next_page_token })
+    }
+}
+
+super::grpc_service! {
+    event_service_server::EventService for Events {
+        submit_event(SubmitEventRequest) -> SubmitEventResponse = |s, c, r| s.submit(c, r).await;
+        get_event(GetEventRequest) -> GetEventResponse = |s, c, r| s.get(c, r).await;
+        list_events(ListEventsRequest) -> ListEventsResponse = |s, c, r| s.list(c, r).await;
+    }
+}

@@ -1,0 +1,180 @@
+//! Queries on `events` and `tickets`. Every query is scoped by tenant.
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{events, tickets};
+
+/// An event row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct Event {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub external_id: String,
+    pub kind: String,
+    pub application_id: String,
+    pub title: String,
+    pub severity: String,
+    pub status: String,
+    pub link: Option<String>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub details: serde_json::Value,
+    pub first_seen_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub status_updated_at: DateTime<Utc>,
+}
+
+/// Inserts an event unless the tenant has one with its external id; `None` when it existed.
+pub async fn insert_new(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Option<Event>> {
+    diesel::insert_into(events::table)
+        .values(event)
+        .on_conflict((events::tenant_id, events::external_id))
+        .do_nothing()
+        .returning(Event::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// The tenant's event with this external id, locked for update.
+pub async fn find_by_external_for_update(
+    conn: &mut AsyncPgConnection,
+    tenant: Uuid,
+    external_id: &str,
+) -> QueryResult<Option<Event>> {
+    events::table
+        .filter(events::tenant_id.eq(tenant))
+        .filter(events::external_id.eq(external_id))
+        .select(Event::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Replaces the content of an existing event (not its identity or first sighting).
+pub async fn update_content(conn: &mut AsyncPgConnection, e: &Event) -> QueryResult<Event> {
+    diesel::update(events::table.filter(events::tenant_id.eq(e.tenant_id)).filter(events::id.eq(e.id)))
+        .set((
+            events::title.eq(&e.title),
+            events::severity.eq(&e.severity),
+            events::link.eq(&e.link),
+            events::detected_at.eq(e.detected_at),
+            events::details.eq(&e.details),
+            events::updated_at.eq(Utc::now()),
+        ))
+        .returning(Event::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// One event by id or external id.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    tenant: Uuid,
+    id: Option<Uuid>,
+    external_id: Option<&str>,
+) -> QueryResult<Option<Event>> {
+    let mut query = events::table.filter(events::tenant_id.eq(tenant)).select(Event::as_select()).into_boxed();
+    if let Some(id) = id {
+        query = query.filter(events::id.eq(id));
+    }
+    if let Some(external_id) = external_id {
+        query = query.filter(events::external_id.eq(external_id.to_owned()));
+    }
+    query.first(conn).await.optional()
+}
+
+/// One event by id, for workers (which hold the tenant in the delivery row).
+pub async fn by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {
+    events::table.find(id).select(Event::as_select()).first(conn).await
+}
+
+/// List filters.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub application_id: Option<String>,
+    pub severity: Option<String>,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// A page of a tenant's events in id (first sighting) order.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    tenant: Uuid,
+    f: &Filter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<Event>> {
+    let mut query = events::table
+        .filter(events::tenant_id.eq(tenant))
+        .select(Event::as_select())
+        .order(events::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(v) = &f.kind {
+        query = query.filter(events::kind.eq(v.clone()));
+    }
+    if let Some(v) = &f.status {
+        query = query.filter(events::status.eq(v.clone()));
+    }
+    if let Some(v) = &f.application_id {
+        query = query.filter(events::application_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.severity {
+        query = query.filter(events::severity.eq(v.clone()));
+    }
+    if let Some(v) = f.start {
+        query = query.filter(events::first_seen_at.ge(v));
+    }
+    if let Some(v) = f.end {
+        query = query.filter(events::first_seen_at.lt(v));
+    }
+    if let Some(after) = after {
+        query = query.filter(events::id.gt(after));
+    }
+    query.load(conn).await
+}
+
+/// A ticket row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tickets)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct Ticket {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_id: Uuid,
+    pub configuration_id: Uuid,
+    pub generation: i32,
+    pub delivery_id: Uuid,
+    pub jira_issue_id: String,
+    pub jira_key: String,
+    pub jira_url: String,
+    pub trigger: String,
+    pub severity: String,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Stores a ticket; an existing one for the same (event, configuration, generation) wins.
+pub async fn insert_ticket(conn: &mut AsyncPgConnection, ticket: &Ticket) -> QueryResult<bool> {
+    let n = diesel::insert_into(tickets::table).values(ticket).on_conflict_do_nothing().execute(conn).await?;
+    Ok(n > 0)
+}
+
+/// An event's tickets.
+pub async fn tickets_of(conn: &mut AsyncPgConnection, tenant: Uuid, event: Uuid) -> QueryResult<Vec<Ticket>> {
+    tickets::table
+        .filter(tickets::tenant_id.eq(tenant))
+        .filter(tickets::event_id.eq(event))
+        .select(Ticket::as_select())
+        .order(tickets::created_at)
+        .load(conn)
+        .await
+}

@@ -1,0 +1,296 @@
+//! The delivery worker: moves what the outbox owes Jira to Jira, exactly once.
+//!
+//! Workers on every replica claim due rows with `FOR UPDATE SKIP LOCKED` under a lease, woken by
+//! `NOTIFY` with a polling fallback. A create is never sent twice blindly: every create carries a
+//! marker label stable for its (event, configuration, generation), and an attempt after one whose
+//! outcome is unknown (a timeout, a lost response, a worker that died holding the lease) first
+//! searches Jira for the marker and adopts what it finds. Such a retry waits `search_settle`
+//! first, because Jira's search is eventually consistent. The ticket and the delivery's success
+//! are stored in one transaction; the ticket row is unique per (event, configuration, generation).
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use futures_util::StreamExt as _;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use crate::{
+    api::{AppState, credentials::site_of},
+    db::{
+        self,
+        deliveries::{CHANNEL, Delivery, kind},
+    },
+    domain::{
+        model::{Severity, Trigger},
+        ticket::{self, EventView},
+    },
+    error::ApiError,
+    jira::{CreatedIssue, JiraError, RetryPolicy, SearchRequest},
+};
+
+/// Worker settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerConfig {
+    /// How long a claim lasts before another worker may take the delivery.
+    pub lease: Duration,
+    /// Attempts before a delivery is DEAD.
+    pub max_attempts: u32,
+    /// Poll interval when no NOTIFY arrives.
+    pub poll_interval: Duration,
+    /// Deliveries claimed (and worked on concurrently) at once.
+    pub batch: i64,
+    /// Least wait before retrying a create whose outcome is unknown (search visibility lag).
+    pub search_settle: Duration,
+}
+
+/// Why an attempt failed, as the schedule sees it.
+struct AttemptError {
+    message: String,
+    retry: Option<JiraError>,
+    outcome_unknown: bool,
+}
+
+impl From<ApiError> for AttemptError {
+    fn from(err: ApiError) -> Self {
+        // Our own failures (database, decryption) are retried like a transient Jira error. The
+        // cause is kept for the operator: it never holds a secret.
+        let message = match &err {
+            ApiError::Internal(source) => source.to_string(),
+            other => other.to_string(),
+        };
+        Self { message: message.clone(), retry: Some(JiraError::Server { status: 0, message }), outcome_unknown: false }
+    }
+}
+
+impl From<diesel::result::Error> for AttemptError {
+    fn from(err: diesel::result::Error) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
+impl From<JiraError> for AttemptError {
+    fn from(err: JiraError) -> Self {
+        Self {
+            message: err.to_string(),
+            outcome_unknown: err.outcome_unknown(),
+            retry: Some(err).filter(JiraError::is_retryable),
+        }
+    }
+}
+
+/// Starts the worker loop; it stops at `shutdown`, abandoning nothing it cannot finish (an
+/// unfinished claim returns when its lease expires).
+pub fn spawn(state: AppState, config: WorkerConfig, database_url: String, shutdown: CancellationToken) {
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    spawn_listener(database_url, wake.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let claimed = claim(&state, &config).await;
+            match claimed {
+                Ok(batch) if !batch.is_empty() => {
+                    let mut running = JoinSet::new();
+                    for delivery in batch {
+                        let (state, config) = (state.clone(), config);
+                        let span = tracing::info_span!("delivery", delivery_id = %delivery.id, kind = %delivery.kind, attempt = delivery.attempts);
+                        running.spawn(async move { process(&state, &config, delivery).await }.instrument(span));
+                    }
+                    while running.join_next().await.is_some() {}
+                    continue;
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "claiming deliveries"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(config.poll_interval) => {}
+            }
+        }
+    });
+}
+
+fn spawn_listener(database_url: String, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            let listen = async {
+                let mut conn = AsyncPgConnection::establish(&database_url).await?;
+                diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).await?;
+                wake.notify_one();
+                let stream = conn.notifications_stream();
+                let mut stream = std::pin::pin!(stream);
+                while let Some(n) = stream.next().await {
+                    n?;
+                    wake.notify_one();
+                }
+                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                result = listen => if let Err(err) = result {
+                    tracing::debug!(error = %err, "delivery listener reconnecting");
+                },
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
+}
+
+async fn claim(state: &AppState, config: &WorkerConfig) -> Result<Vec<Delivery>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let (batch, lease) = (config.batch, config.lease);
+    Ok(conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| db::deliveries::claim(conn, batch, lease).await)
+        .await?)
+}
+
+async fn process(state: &AppState, config: &WorkerConfig, delivery: Delivery) {
+    let Some(token) = delivery.lease_token else { return };
+    let started = std::time::Instant::now();
+    let result = match delivery.kind.as_str() {
+        kind::CREATE_TICKET => create_ticket(state, &delivery, token).await,
+        other => {
+            Err(AttemptError { message: format!("unknown delivery kind {other}"), retry: None, outcome_unknown: false })
+        }
+    };
+    metrics::histogram!("northstar_delivery_seconds").record(started.elapsed().as_secs_f64());
+    let Err(err) = result else {
+        metrics::counter!("northstar_deliveries_total", "outcome" => "succeeded").increment(1);
+        return;
+    };
+    let attempts = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
+    let next = match &err.retry {
+        Some(jira_err) if attempts < config.max_attempts => {
+            let policy: RetryPolicy = state.jira.retry_policy();
+            let mut wait = policy.delay(attempts, jira_err, RetryPolicy::jitter()).unwrap_or(policy.base);
+            if err.outcome_unknown || delivery.outcome_unknown {
+                wait = wait.max(config.search_settle);
+            }
+            Some(Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::seconds(30)))
+        }
+        _ => None,
+    };
+    let outcome = if next.is_some() { "failed" } else { "dead" };
+    metrics::counter!("northstar_deliveries_total", "outcome" => outcome).increment(1);
+    tracing::warn!(error = %err.message, outcome, "delivery attempt failed");
+    let stored = async {
+        let mut conn = state.pool.get().await?;
+        db::deliveries::fail(&mut conn, delivery.id, token, &err.message, err.outcome_unknown, next).await?;
+        Ok::<_, ApiError>(())
+    };
+    if let Err(e) = stored.await {
+        // The lease will expire and the delivery come back: nothing is lost.
+        tracing::warn!(error = %e, "recording a failed attempt");
+    }
+}
+
+fn view_of(event: &db::events::Event) -> Result<EventView, AttemptError> {
+    let bad = |what: &str| AttemptError {
+        message: format!("stored event has a bad {what}"),
+        retry: None,
+        outcome_unknown: false,
+    };
+    let d = &event.details;
+    let strings = |key: &str| -> Vec<String> {
+        d[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    };
+    Ok(EventView {
+        trigger: Trigger::parse(&event.kind).ok_or_else(|| bad("kind"))?,
+        external_id: event.external_id.clone(),
+        application_id: event.application_id.clone(),
+        application_name: d["application_name"].as_str().map(str::to_owned),
+        title: event.title.clone(),
+        severity: Severity::parse(&event.severity).ok_or_else(|| bad("severity"))?,
+        link: event.link.clone(),
+        detected_at: event.detected_at,
+        incident_type: d["incident_type"].as_str().map(str::to_owned),
+        source_ips: strings("source_ips"),
+        request_urls: strings("request_urls"),
+        vulnerability_type: d["vulnerability_type"].as_str().map(str::to_owned),
+        risk_score: d["risk_score"].as_f64(),
+    })
+}
+
+async fn create_ticket(state: &AppState, delivery: &Delivery, token: Uuid) -> Result<(), AttemptError> {
+    let mut conn = state.pool.get().await.map_err(ApiError::from)?;
+    let event = db::events::by_id(&mut conn, delivery.event_id).await?;
+    let stored =
+        db::configurations::find(&mut conn, delivery.tenant_id, delivery.configuration_id, false).await?.ok_or_else(
+            || AttemptError { message: "the configuration was deleted".into(), retry: None, outcome_unknown: false },
+        )?;
+    let configuration = db::configurations::to_domain(&stored).map_err(ApiError::internal)?;
+    let credential =
+        db::credentials::find(&mut conn, delivery.tenant_id, configuration.credential_id).await?.ok_or_else(|| {
+            AttemptError { message: "the credential was deleted".into(), retry: None, outcome_unknown: false }
+        })?;
+    drop(conn);
+    let site = site_of(state, &credential)?;
+    let view = view_of(&event)?;
+    let marker = ticket::marker_label(
+        &delivery.tenant_id.to_string(),
+        &event.external_id,
+        &configuration.id.to_string(),
+        delivery.generation as u32,
+    );
+
+    // An earlier attempt may have created the issue: a lost response, a timeout, or a worker that
+    // died holding the lease (any attempt after the first). Look before creating again.
+    let mut found: Option<CreatedIssue> = None;
+    if delivery.outcome_unknown || delivery.attempts > 1 {
+        let page = state
+            .jira
+            .search_jql(
+                &site,
+                &SearchRequest {
+                    jql: format!("labels = \"{marker}\""),
+                    fields: vec!["created".into()],
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if let Some(issue) = page.issues.into_iter().next() {
+            tracing::info!(jira_key = %issue.key, "adopting the issue an earlier attempt created");
+            found = Some(CreatedIssue { id: issue.id, key: issue.key, self_url: String::new() });
+        }
+    }
+    let created = match found {
+        Some(issue) => issue,
+        None => {
+            let payload = ticket::create_payload(&configuration, &view, &marker);
+            state.jira.create_issue(&site, &payload).await?
+        }
+    };
+    let row = db::events::Ticket {
+        id: Uuid::now_v7(),
+        tenant_id: delivery.tenant_id,
+        event_id: delivery.event_id,
+        configuration_id: delivery.configuration_id,
+        generation: delivery.generation,
+        delivery_id: delivery.id,
+        jira_issue_id: created.id.clone(),
+        jira_url: format!("{}/browse/{}", site.base_url, created.key),
+        jira_key: created.key.clone(),
+        trigger: view.trigger.as_str().to_owned(),
+        severity: view.severity.as_str().to_owned(),
+        created_at: Utc::now(),
+        closed_at: None,
+    };
+    let mut conn = state.pool.get().await.map_err(ApiError::from)?;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        db::events::insert_ticket(conn, &row).await?;
+        db::deliveries::succeed(conn, delivery.id, token).await?;
+        Ok(())
+    })
+    .await?;
+    metrics::counter!("northstar_tickets_created_total", "trigger" => view.trigger.as_str()).increment(1);
+    tracing::info!(jira_key = %created.key, "ticket created");
+    Ok(())
+}
