@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The request is valid but the system is not in a state to perform it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A limit of the call was exceeded (items per stream, sizes).
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A dependency (the database) is unreachable; retrying later can succeed.
     #[error("{0}")]
     Unavailable(String),
@@ -105,6 +108,7 @@ impl From<ApiError> for Status {
             ApiError::PermissionDenied(m) => Status::permission_denied(m),
             ApiError::Unauthenticated(m) => Status::unauthenticated(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ApiError::ResourceExhausted(m) => Status::resource_exhausted(m),
             ApiError::Unavailable(m) => Status::unavailable(m),
             ApiError::Internal(source) => {
                 tracing::error!(error = %source, debug = ?source, "internal error");
@@ -124,6 +128,7 @@ impl axum::response::IntoResponse for ApiError {
             ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::FailedPrecondition(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::ResourceExhausted(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");

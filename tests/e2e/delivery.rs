@@ -334,3 +334,27 @@ async fn a_server_dropped_mid_delivery_delivers_once_after_restart() {
     );
     restarted.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn streamed_submissions_answer_per_item_and_deliver() {
+    let sim = Simulator::start(SimConfig::default()).await;
+    let test = TestApp::start().await;
+    let (admin, _) = setup(&test, &sim, config("c")).await;
+    let item = |id: &str| proto::SubmitEventRequest { external_id: id.into(), ..vulnerability("web", Severity::High) };
+    let bad = proto::SubmitEventRequest { risk_score: Some(11.0), ..item("bad") };
+    let chunks = vec![
+        proto::SubmitEventsRequest { events: vec![item("s-1"), bad, item("s-2")] },
+        proto::SubmitEventsRequest { events: vec![item("s-3"), item("s-1")] },
+    ];
+    let response = admin.events().submit_events(tokio_stream::iter(chunks)).await.unwrap().into_inner();
+    assert_eq!((response.accepted_count, response.rejected_count), (4, 1));
+    let indexes: Vec<i32> = response.results.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, [0, 1, 2, 3, 4]);
+    assert_eq!(response.results[1].error_code, tonic::Code::InvalidArgument as i32);
+    assert!(response.results[1].error_message.starts_with("risk_score:"), "{}", response.results[1].error_message);
+    assert!(response.results[0].created && !response.results[4].created, "the resubmitted s-1 is not new");
+    for id in ["s-1", "s-2", "s-3"] {
+        wait_for_tickets(&admin, id, 1).await;
+    }
+    assert_eq!(sim.issue_count(), 3);
+}

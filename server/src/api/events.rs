@@ -18,7 +18,11 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     proto,
+    routing::TenantRouting,
 };
+
+/// Events one SubmitEvents stream may carry.
+const MAX_EVENTS_PER_STREAM: usize = 10_000;
 
 /// The event service over the shared state.
 pub struct Events {
@@ -91,15 +95,14 @@ pub fn event_to_proto(e: &Event) -> proto::Event {
 }
 
 impl Events {
-    /// Stores or updates the event and, for a new one, owes one ticket per matching
-    /// configuration, all in one transaction.
-    async fn submit(&self, caller: Caller, r: proto::SubmitEventRequest) -> ApiResult<proto::SubmitEventResponse> {
-        let tenant = caller.tenant_scope("", "tenant_id")?;
-        let view = convert::event_view(&r, "")?;
-        if r.status != 0 {
-            status_name(r.status, "status")?;
-        }
-        let routing = self.state.routing.tenant(tenant).await?;
+    /// Stores or updates one event and owes one ticket per matching configuration, in the
+    /// caller's transaction.
+    async fn store(
+        conn: &mut diesel_async::AsyncPgConnection,
+        tenant: Uuid,
+        routing: &TenantRouting,
+        view: &EventView,
+    ) -> ApiResult<(Event, bool)> {
         let now = Utc::now();
         let candidate = Event {
             id: Uuid::now_v7(),
@@ -112,56 +115,133 @@ impl Events {
             status: "open".into(),
             link: view.link.clone(),
             detected_at: view.detected_at,
-            details: details(&view),
+            details: details(view),
             first_seen_at: now,
             updated_at: now,
             status_updated_at: now,
         };
-        let mut conn = self.state.pool.get().await?;
-        let (event, created) = conn
-            .transaction::<_, ApiError, _>(async |conn| {
-                let (event, created) = match db::events::insert_new(conn, &candidate).await? {
-                    Some(event) => (event, true),
-                    None => {
-                        let existing = db::events::find_by_external_for_update(conn, tenant, &view.external_id)
-                            .await?
-                            .ok_or_else(|| ApiError::Unavailable("the event changed concurrently; retry".into()))?;
-                        if existing.kind != candidate.kind {
-                            return Err(ApiError::FailedPrecondition(format!(
-                                "external_id {:?} is a {}; its kind cannot change",
-                                existing.external_id, existing.kind
-                            )));
-                        }
-                        if existing.application_id != candidate.application_id {
-                            return Err(ApiError::FailedPrecondition(format!(
-                                "external_id {:?} belongs to application {:?}; it cannot move",
-                                existing.external_id, existing.application_id
-                            )));
-                        }
-                        let updated =
-                            db::events::update_content(conn, &Event { id: existing.id, ..candidate.clone() }).await?;
-                        (updated, false)
-                    }
-                };
-                if created {
-                    db::applications::register_missing(conn, tenant, std::slice::from_ref(&event.application_id))
-                        .await?;
+        let (event, created) = match db::events::insert_new(conn, &candidate).await? {
+            Some(event) => (event, true),
+            None => {
+                let existing = db::events::find_by_external_for_update(conn, tenant, &view.external_id)
+                    .await?
+                    .ok_or_else(|| ApiError::Unavailable("the event changed concurrently; retry".into()))?;
+                if existing.kind != candidate.kind {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "external_id {:?} is a {}; its kind cannot change",
+                        existing.external_id, existing.kind
+                    )));
                 }
-                // Routing by the event's first sighting: a resubmission owes only what a
-                // configuration that matched it all along still lacks (already owed ones stay as they are).
-                let facts = EventFacts {
-                    application_id: &view.application_id,
-                    trigger: view.trigger,
-                    severity: view.severity,
-                    first_seen_at: event.first_seen_at,
-                };
-                let matched: Vec<Uuid> = routing.index.route(&facts).collect();
-                db::deliveries::insert_creates(conn, tenant, event.id, &matched).await?;
-                Ok((event, created))
-            })
-            .await?;
-        metrics::counter!("northstar_events_submitted_total", "kind" => event.kind.clone(), "created" => created.to_string()).increment(1);
+                if existing.application_id != candidate.application_id {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "external_id {:?} belongs to application {:?}; it cannot move",
+                        existing.external_id, existing.application_id
+                    )));
+                }
+                (db::events::update_content(conn, &Event { id: existing.id, ..candidate }).await?, false)
+            }
+        };
+        if created {
+            db::applications::register_missing(conn, tenant, std::slice::from_ref(&event.application_id)).await?;
+        }
+        // Routing by the event's first sighting: a resubmission owes only what a configuration
+        // that matched it all along still lacks (what is already owed stays as it is).
+        let facts = EventFacts {
+            application_id: &view.application_id,
+            trigger: view.trigger,
+            severity: view.severity,
+            first_seen_at: event.first_seen_at,
+        };
+        let matched: Vec<Uuid> = routing.index.route(&facts).collect();
+        db::deliveries::insert_creates(conn, tenant, event.id, &matched).await?;
+        metrics::counter!("northstar_events_submitted_total", "kind" => event.kind.clone(), "created" => created.to_string())
+            .increment(1);
+        Ok((event, created))
+    }
+
+    async fn submit(&self, caller: Caller, r: proto::SubmitEventRequest) -> ApiResult<proto::SubmitEventResponse> {
+        let tenant = caller.tenant_scope("", "tenant_id")?;
+        let view = convert::event_view(&r, "")?;
+        if r.status != 0 {
+            status_name(r.status, "status")?;
+        }
+        let routing = self.state.routing.tenant(tenant).await?;
+        let mut conn = self.state.pool.get().await?;
+        let (event, created) =
+            conn.transaction::<_, ApiError, _>(async |conn| Self::store(conn, tenant, &routing, &view).await).await?;
         Ok(proto::SubmitEventResponse { event: Some(event_to_proto(&event)), created })
+    }
+
+    /// Each chunk the client sends is committed in one transaction, each item under a
+    /// savepoint so that a refused item leaves the others of its chunk stored.
+    async fn submit_many(
+        &self,
+        caller: Caller,
+        mut stream: tonic::Streaming<proto::SubmitEventsRequest>,
+    ) -> ApiResult<proto::SubmitEventsResponse> {
+        let tenant = caller.tenant_scope("", "tenant_id")?;
+        let mut response = proto::SubmitEventsResponse::default();
+        let mut index = 0i32;
+        while let Some(chunk) =
+            stream.message().await.map_err(|s| ApiError::invalid("events", s.message().to_owned()))?
+        {
+            if index as usize + chunk.events.len() > MAX_EVENTS_PER_STREAM {
+                return Err(ApiError::ResourceExhausted(format!(
+                    "a stream carries at most {MAX_EVENTS_PER_STREAM} events; {index} were stored"
+                )));
+            }
+            let routing = self.state.routing.tenant(tenant).await?;
+            let mut conn = self.state.pool.get().await?;
+            let results = conn
+                .transaction::<_, ApiError, _>(async |conn| {
+                    let mut results = Vec::with_capacity(chunk.events.len());
+                    for (offset, item) in chunk.events.iter().enumerate() {
+                        let i = index + offset as i32;
+                        let outcome = match convert::event_view(item, "") {
+                            Ok(view) => {
+                                conn.transaction::<_, ApiError, _>(async |conn| {
+                                    Self::store(conn, tenant, &routing, &view).await
+                                })
+                                .await
+                            }
+                            Err(e) => Err(e),
+                        };
+                        results.push(match outcome {
+                            Ok((event, created)) => proto::SubmitEventsResult {
+                                index: i,
+                                external_id: event.external_id,
+                                event_id: event.id.to_string(),
+                                created,
+                                ..Default::default()
+                            },
+                            Err(ApiError::Internal(e)) => return Err(ApiError::Internal(e)),
+                            Err(ApiError::Unavailable(m)) => return Err(ApiError::Unavailable(m)),
+                            Err(e) => {
+                                let status = tonic::Status::from(e);
+                                proto::SubmitEventsResult {
+                                    index: i,
+                                    external_id: item.external_id.clone(),
+                                    error_code: status.code() as i32,
+                                    error_message: status.message().to_owned(),
+                                    ..Default::default()
+                                }
+                            }
+                        });
+                    }
+                    Ok(results)
+                })
+                .await?;
+            index += chunk.events.len() as i32;
+            for result in results {
+                if result.error_code == 0 {
+                    response.accepted_count += 1;
+                } else {
+                    response.rejected_count += 1;
+                }
+                response.results.push(result);
+            }
+        }
+        Ok(response)
     }
 
     async fn find(&self, tenant: Uuid, event_id: &str, external_id: &str) -> ApiResult<Event> {
@@ -230,5 +310,14 @@ super::grpc_service! {
         submit_event(SubmitEventRequest) -> SubmitEventResponse = |s, c, r| s.submit(c, r).await;
         get_event(GetEventRequest) -> GetEventResponse = |s, c, r| s.get(c, r).await;
         list_events(ListEventsRequest) -> ListEventsResponse = |s, c, r| s.list(c, r).await;
+    }
+    streaming {
+        async fn submit_events(
+            &self,
+            request: tonic::Request<tonic::Streaming<proto::SubmitEventsRequest>>,
+        ) -> Result<tonic::Response<proto::SubmitEventsResponse>, tonic::Status> {
+            let caller = Caller::of(&request)?;
+            Ok(tonic::Response::new(self.submit_many(caller, request.into_inner()).await?))
+        }
     }
 }

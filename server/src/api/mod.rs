@@ -4,9 +4,10 @@
 macro_rules! grpc_service {
     ($module:ident::$service:ident for $ty:ty {
         $( $rpc:ident($req:ident) -> $res:ident = |$s:ident, $c:ident, $r:ident| $body:expr; )*
-    }) => {
+    } $( streaming { $($streaming:tt)* } )?) => {
         #[tonic::async_trait]
         impl crate::proto::$module::$service for $ty {
+            $( $($streaming)* )?
             $(
                 async fn $rpc(
                     &self,
