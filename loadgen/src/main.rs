@@ -1,0 +1,194 @@
+//! Load generator: `submit` sends N SubmitEvent calls at concurrency C through the client crate
+//! and reports events/s with p50/p99 latency; `baseline` measures plain single-row INSERT commits
+//! on the same database at the same concurrency, so the two figures come from one machine and
+//! one run. Each call is acknowledged only after its commit, so both measure durable writes.
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use diesel_async::{
+    AsyncPgConnection, RunQueryDsl as _,
+    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, deadpool::Pool},
+};
+use hdrhistogram::Histogram;
+use northstar_jira_client::{Client, proto};
+use tokio::sync::Mutex;
+
+#[derive(Parser)]
+#[command(about = "Load generator for northstar-jira")]
+struct Args {
+    /// Calls to make.
+    #[arg(long, default_value_t = 20_000)]
+    n: usize,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// SubmitEvent through gRPC, events that match no configuration unless one exists.
+    Submit {
+        /// gRPC address of the server.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        addr: String,
+        /// Operator token (creates a fresh tenant and a WRITER key for the run).
+        #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN")]
+        operator_token: String,
+    },
+    /// Plain single-row INSERT commits on the given database (a scratch table, dropped after).
+    Baseline {
+        /// PostgreSQL URL.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+    },
+}
+
+struct Report {
+    histogram: Histogram<u64>,
+    errors: usize,
+}
+
+async fn run<F, Fut>(n: usize, concurrency: usize, call: F) -> anyhow::Result<(Duration, Report)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let call = Arc::new(call);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let report = Arc::new(Mutex::new(Report { histogram: Histogram::new(3)?, errors: 0 }));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (call, next, report) = (call.clone(), next.clone(), report.clone());
+        workers.push(tokio::spawn(async move {
+            let mut local = Histogram::<u64>::new(3).expect("histogram");
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                match call(i).await {
+                    Ok(()) => local.record(t.elapsed().as_micros() as u64).expect("record"),
+                    Err(e) => {
+                        if errors == 0 {
+                            eprintln!("error: {e:#}");
+                        }
+                        errors += 1;
+                    }
+                }
+            }
+            let mut report = report.lock().await;
+            report.histogram.add(local).expect("merge");
+            report.errors += errors;
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let elapsed = started.elapsed();
+    let report = Arc::try_unwrap(report).map_err(|_| anyhow::anyhow!("report still shared"))?.into_inner();
+    Ok((elapsed, report))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (label, (elapsed, report)) = match args.mode {
+        Mode::Submit { addr, operator_token } => {
+            let operator = Client::connect(addr.clone(), &operator_token).await?;
+            let run_id = uuid::Uuid::new_v4().simple().to_string();
+            let tenant = operator
+                .tenants()
+                .create_tenant(proto::CreateTenantRequest { name: format!("loadgen-{run_id}") })
+                .await?
+                .into_inner()
+                .tenant
+                .context("no tenant")?;
+            let key = operator
+                .tenants()
+                .create_api_key(proto::CreateApiKeyRequest {
+                    tenant_id: tenant.tenant_id,
+                    name: "loadgen".into(),
+                    role: proto::Role::Writer as i32,
+                })
+                .await?
+                .into_inner()
+                .api_key;
+            let client = operator.with_api_key(&key)?;
+            let result = run(args.n, args.concurrency, move |i| {
+                let client = client.clone();
+                let run_id = run_id.clone();
+                async move {
+                    client
+                        .events()
+                        .submit_event(proto::SubmitEventRequest {
+                            kind: proto::Trigger::Vulnerability as i32,
+                            external_id: format!("{run_id}-{i}"),
+                            application_id: format!("app-{}", i % 100),
+                            title: "Load test finding".into(),
+                            severity: proto::Severity::High as i32,
+                            vulnerability_type: "SQL Injection".into(),
+                            risk_score: Some(7.5),
+                            ..Default::default()
+                        })
+                        .await?;
+                    Ok(())
+                }
+            })
+            .await?;
+            ("SubmitEvent", result)
+        }
+        Mode::Baseline { database_url } => {
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            config.recycling_method = RecyclingMethod::Fast;
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&database_url, config);
+            let pool = Pool::builder(manager).max_size(16).build()?;
+            let table = format!("loadgen_baseline_{}", uuid::Uuid::new_v4().simple());
+            {
+                let mut conn = pool.get().await?;
+                diesel::sql_query(format!("CREATE TABLE {table} (id bigserial PRIMARY KEY, payload text NOT NULL)"))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            let insert = format!("INSERT INTO {table} (payload) VALUES ($1)");
+            let p = pool.clone();
+            let result = run(args.n, args.concurrency, move |i| {
+                let (pool, insert) = (p.clone(), insert.clone());
+                async move {
+                    let mut conn = pool.get().await?;
+                    diesel::sql_query(insert)
+                        .bind::<diesel::sql_types::Text, _>(format!("row {i}"))
+                        .execute(&mut conn)
+                        .await?;
+                    Ok(())
+                }
+            })
+            .await?;
+            let mut conn = pool.get().await?;
+            diesel::sql_query(format!("DROP TABLE {table}")).execute(&mut conn).await?;
+            ("baseline INSERT", result)
+        }
+    };
+    let ok = report.histogram.len();
+    println!(
+        "{label}: {ok} ok, {} errors in {:.2}s = {:.0}/s; p50 {:.2} ms, p99 {:.2} ms (concurrency {})",
+        report.errors,
+        elapsed.as_secs_f64(),
+        ok as f64 / elapsed.as_secs_f64(),
+        report.histogram.value_at_quantile(0.5) as f64 / 1000.0,
+        report.histogram.value_at_quantile(0.99) as f64 / 1000.0,
+        args.concurrency
+    );
+    if report.errors > 0 {
+        anyhow::bail!("{} calls failed", report.errors);
+    }
+    Ok(())
+}
