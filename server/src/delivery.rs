@@ -242,9 +242,9 @@ async fn create_ticket(state: &AppState, delivery: &Delivery, token: Uuid) -> Re
     );
 
     // An earlier attempt may have created the issue: a lost response, a timeout, or a worker that
-    // died holding the lease (any attempt after the first). Look before creating again.
+    // died holding the lease (the claim marks those). Look before creating again.
     let mut found: Option<CreatedIssue> = None;
-    if delivery.outcome_unknown || delivery.attempts > 1 {
+    if delivery.outcome_unknown {
         let page = state
             .jira
             .search_jql(

@@ -393,20 +393,7 @@ async fn validation_against_live_jira_reports_every_problem_at_once() {
     let test = TestApp::start().await;
     let (_, admin) = test.tenant_with_key("acme", Role::Admin).await;
     app(&admin, "web").await;
-    let cred = admin
-        .credentials()
-        .create_credential(proto::CreateCredentialRequest {
-            name: "sim".into(),
-            jira_url: sim.base_url().into(),
-            email: jira_sim::DEFAULT_EMAIL.into(),
-            api_token: jira_sim::DEFAULT_TOKEN.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .credential
-        .unwrap()
-        .credential_id;
+    let cred = crate::support::sim_credential(&admin, &sim).await;
     let option = |id: &str, v: &str| proto::AdditionalField {
         field_id: id.into(),
         value: Some(proto::additional_field::Value::OptionValue(v.into())),

@@ -105,6 +105,8 @@ pub async fn claim(conn: &mut AsyncPgConnection, limit: i64, lease: std::time::D
     let lease_until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::seconds(60));
     diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
         .set((
+            // A row still in flight here lost its worker mid-call: Jira may have done the work.
+            deliveries::outcome_unknown.eq(deliveries::outcome_unknown.or(deliveries::state.eq(state::IN_FLIGHT))),
             deliveries::state.eq(state::IN_FLIGHT),
             deliveries::attempts.eq(deliveries::attempts + 1),
             deliveries::lease_token.eq(token),

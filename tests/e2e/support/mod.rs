@@ -119,3 +119,21 @@ pub fn init_logging() {
         .with_test_writer()
         .try_init();
 }
+
+/// Stores a credential for the simulator's API account; returns its id.
+pub async fn sim_credential(admin: &Client, sim: &jira_sim::Simulator) -> String {
+    admin
+        .credentials()
+        .create_credential(proto::CreateCredentialRequest {
+            name: "sim".into(),
+            jira_url: sim.base_url().into(),
+            email: jira_sim::DEFAULT_EMAIL.into(),
+            api_token: jira_sim::DEFAULT_TOKEN.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .credential_id
+}
