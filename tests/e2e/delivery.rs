@@ -18,7 +18,7 @@ use crate::{
 async fn setup(test: &TestApp, sim: &Simulator, extra: proto::CreateConfigurationRequest) -> (Client, String) {
     let (_, admin) = test.tenant_with_key("acme", Role::Admin).await;
     app(&admin, "web").await;
-    let cred = crate::support::sim_credential(&admin, &sim).await;
+    let cred = crate::support::sim_credential(&admin, sim).await;
     let request = proto::CreateConfigurationRequest {
         credential_id: cred.clone(),
         application_ids: vec!["web".into()],
