@@ -30,6 +30,9 @@ pub struct TenantRouting {
     pub configurations: HashMap<Uuid, Configuration>,
 }
 
+/// How long one LISTEN connection is trusted before it is replaced.
+const RELISTEN_EVERY: Duration = Duration::from_secs(300);
+
 #[derive(Default)]
 struct Slots {
     generation: u64,
@@ -102,9 +105,11 @@ impl RoutingCache {
         let cache = self.clone();
         tokio::spawn(async move {
             loop {
+                // A LISTEN connection that died silently would never say so: reconnecting every few
+                // minutes (dropping every index) bounds how stale a replica's routing can get.
                 let result = tokio::select! {
                     () = shutdown.cancelled() => return,
-                    r = cache.listen(&database_url) => r,
+                    r = tokio::time::timeout(RELISTEN_EVERY, cache.listen(&database_url)) => r.unwrap_or(Ok(())),
                 };
                 // Whatever was announced while we were not listening is unknown: start afresh.
                 cache.invalidate_all();
