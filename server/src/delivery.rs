@@ -23,10 +23,7 @@ use crate::{
         self,
         deliveries::{CHANNEL, Delivery, kind},
     },
-    domain::{
-        model::{Severity, Trigger},
-        ticket::{self, EventView},
-    },
+    domain::ticket,
     error::ApiError,
     jira::{CreatedIssue, JiraError, RetryPolicy, SearchRequest},
 };
@@ -192,33 +189,6 @@ async fn process(state: &AppState, config: &WorkerConfig, delivery: Delivery) {
     }
 }
 
-fn view_of(event: &db::events::Event) -> Result<EventView, AttemptError> {
-    let bad = |what: &str| AttemptError {
-        message: format!("stored event has a bad {what}"),
-        retry: None,
-        outcome_unknown: false,
-    };
-    let d = &event.details;
-    let strings = |key: &str| -> Vec<String> {
-        d[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
-    };
-    Ok(EventView {
-        trigger: Trigger::parse(&event.kind).ok_or_else(|| bad("kind"))?,
-        external_id: event.external_id.clone(),
-        application_id: event.application_id.clone(),
-        application_name: d["application_name"].as_str().map(str::to_owned),
-        title: event.title.clone(),
-        severity: Severity::parse(&event.severity).ok_or_else(|| bad("severity"))?,
-        link: event.link.clone(),
-        detected_at: event.detected_at,
-        incident_type: d["incident_type"].as_str().map(str::to_owned),
-        source_ips: strings("source_ips"),
-        request_urls: strings("request_urls"),
-        vulnerability_type: d["vulnerability_type"].as_str().map(str::to_owned),
-        risk_score: d["risk_score"].as_f64(),
-    })
-}
-
 async fn create_ticket(state: &AppState, delivery: &Delivery, token: Uuid) -> Result<(), AttemptError> {
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
     let event = db::events::by_id(&mut conn, delivery.event_id).await?;
@@ -233,7 +203,11 @@ async fn create_ticket(state: &AppState, delivery: &Delivery, token: Uuid) -> Re
         })?;
     drop(conn);
     let site = site_of(state, &credential)?;
-    let view = view_of(&event)?;
+    let view = event.view().map_err(|e| AttemptError {
+        message: format!("stored event: {e}"),
+        retry: None,
+        outcome_unknown: false,
+    })?;
     let marker = ticket::marker_label(
         &delivery.tenant_id.to_string(),
         &event.external_id,

@@ -2,7 +2,15 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{auth::Role, error::ApiError, proto};
+use crate::{
+    auth::Role,
+    domain::{
+        model::{Severity, Trigger},
+        ticket::EventView,
+    },
+    error::ApiError,
+    proto,
+};
 
 /// A chrono time as a protobuf Timestamp.
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -102,11 +110,6 @@ pub fn secret(value: &str, field: &str, max: usize) -> Result<(), ApiError> {
     }
     Ok(())
 }
-
-use crate::domain::{
-    model::{Severity, Trigger},
-    ticket::EventView,
-};
 
 /// A required trigger.
 pub fn trigger(value: i32, field: &str) -> Result<Trigger, ApiError> {

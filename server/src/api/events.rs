@@ -1,7 +1,6 @@
 //! `EventService`: event submission with its deliveries in one transaction, and reads.
 use chrono::Utc;
 use diesel_async::AsyncConnection as _;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{
@@ -11,11 +10,7 @@ use super::{
 use crate::{
     auth::Caller,
     db::{self, events::Event},
-    domain::{
-        model::{Severity, Trigger},
-        routing::EventFacts,
-        ticket::EventView,
-    },
+    domain::{routing::EventFacts, ticket::EventView},
     error::{ApiError, ApiResult},
     proto,
     routing::TenantRouting,
@@ -34,17 +29,6 @@ impl Events {
     pub fn new(state: AppState) -> Self {
         Self { state }
     }
-}
-
-fn details(view: &EventView) -> serde_json::Value {
-    json!({
-        "application_name": view.application_name,
-        "incident_type": view.incident_type,
-        "source_ips": view.source_ips,
-        "request_urls": view.request_urls,
-        "vulnerability_type": view.vulnerability_type,
-        "risk_score": view.risk_score,
-    })
 }
 
 fn status_to_proto(s: &str) -> proto::EventStatus {
@@ -68,30 +52,27 @@ fn status_name(value: i32, field: &str) -> ApiResult<&'static str> {
 }
 
 /// The proto form of a stored event.
-pub fn event_to_proto(e: &Event) -> proto::Event {
-    let d = &e.details;
-    let strings = |key: &str| -> Vec<String> {
-        d[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
-    };
-    proto::Event {
+pub fn event_to_proto(e: &Event) -> ApiResult<proto::Event> {
+    let view = e.view().map_err(ApiError::internal)?;
+    Ok(proto::Event {
         event_id: e.id.to_string(),
-        kind: Trigger::parse(&e.kind).map(convert::trigger_to_proto).unwrap_or_default() as i32,
-        external_id: e.external_id.clone(),
-        application_id: e.application_id.clone(),
-        title: e.title.clone(),
-        severity: Severity::parse(&e.severity).map(convert::severity_to_proto).unwrap_or_default() as i32,
-        link: e.link.clone().unwrap_or_default(),
-        detected_at: e.detected_at.map(convert::timestamp),
+        kind: convert::trigger_to_proto(view.trigger) as i32,
+        external_id: view.external_id,
+        application_id: view.application_id,
+        title: view.title,
+        severity: convert::severity_to_proto(view.severity) as i32,
+        link: view.link.unwrap_or_default(),
+        detected_at: view.detected_at.map(convert::timestamp),
         status: status_to_proto(&e.status) as i32,
-        incident_type: d["incident_type"].as_str().unwrap_or_default().to_owned(),
-        source_ips: strings("source_ips"),
-        request_urls: strings("request_urls"),
-        vulnerability_type: d["vulnerability_type"].as_str().unwrap_or_default().to_owned(),
-        risk_score: d["risk_score"].as_f64(),
+        incident_type: view.incident_type.unwrap_or_default(),
+        source_ips: view.source_ips,
+        request_urls: view.request_urls,
+        vulnerability_type: view.vulnerability_type.unwrap_or_default(),
+        risk_score: view.risk_score,
         create_time: Some(convert::timestamp(e.first_seen_at)),
         update_time: Some(convert::timestamp(e.updated_at)),
         status_update_time: Some(convert::timestamp(e.status_updated_at)),
-    }
+    })
 }
 
 impl Events {
@@ -115,7 +96,7 @@ impl Events {
             status: "open".into(),
             link: view.link.clone(),
             detected_at: view.detected_at,
-            details: details(view),
+            details: db::events::details_of(view),
             first_seen_at: now,
             updated_at: now,
             status_updated_at: now,
@@ -169,7 +150,7 @@ impl Events {
         let mut conn = self.state.pool.get().await?;
         let (event, created) =
             conn.transaction::<_, ApiError, _>(async |conn| Self::store(conn, tenant, &routing, &view).await).await?;
-        Ok(proto::SubmitEventResponse { event: Some(event_to_proto(&event)), created })
+        Ok(proto::SubmitEventResponse { event: Some(event_to_proto(&event)?), created })
     }
 
     /// Each chunk the client sends is committed in one transaction, each item under a
@@ -280,7 +261,7 @@ impl Events {
             })
             .collect();
         let status = status_to_proto(&event.status) as i32;
-        Ok(proto::GetEventResponse { event: Some(event_to_proto(&event)), tickets, status, activities: Vec::new() })
+        Ok(proto::GetEventResponse { event: Some(event_to_proto(&event)?), tickets, status, activities: Vec::new() })
     }
 
     async fn list(&self, caller: Caller, r: proto::ListEventsRequest) -> ApiResult<proto::ListEventsResponse> {
@@ -301,7 +282,10 @@ impl Events {
         let mut conn = self.state.pool.get().await?;
         let mut rows = db::events::list(&mut conn, tenant, &filter, page.after()?, page.fetch_limit()).await?;
         let next_page_token = page.finish(&mut rows, |e| Cursor::Id(e.id));
-        Ok(proto::ListEventsResponse { events: rows.iter().map(event_to_proto).collect(), next_page_token })
+        Ok(proto::ListEventsResponse {
+            events: rows.iter().map(event_to_proto).collect::<Result<_, _>>()?,
+            next_page_token,
+        })
     }
 }
 

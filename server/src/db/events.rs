@@ -178,3 +178,56 @@ pub async fn tickets_of(conn: &mut AsyncPgConnection, tenant: Uuid, event: Uuid)
         .load(conn)
         .await
 }
+
+/// The kind's own fields, as `events.details` holds them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Details {
+    #[serde(default)]
+    application_name: Option<String>,
+    #[serde(default)]
+    incident_type: Option<String>,
+    #[serde(default)]
+    source_ips: Vec<String>,
+    #[serde(default)]
+    request_urls: Vec<String>,
+    #[serde(default)]
+    vulnerability_type: Option<String>,
+    #[serde(default)]
+    risk_score: Option<f64>,
+}
+
+/// The `details` column for an event's content.
+pub fn details_of(view: &crate::domain::ticket::EventView) -> serde_json::Value {
+    serde_json::to_value(Details {
+        application_name: view.application_name.clone(),
+        incident_type: view.incident_type.clone(),
+        source_ips: view.source_ips.clone(),
+        request_urls: view.request_urls.clone(),
+        vulnerability_type: view.vulnerability_type.clone(),
+        risk_score: view.risk_score,
+    })
+    .unwrap_or_default()
+}
+
+impl Event {
+    /// The stored event as the domain sees it; an unreadable row is a bug, named in the error.
+    pub fn view(&self) -> Result<crate::domain::ticket::EventView, String> {
+        use crate::domain::model::{Severity, Trigger};
+        let d: Details = serde_json::from_value(self.details.clone()).map_err(|e| format!("details: {e}"))?;
+        Ok(crate::domain::ticket::EventView {
+            trigger: Trigger::parse(&self.kind).ok_or_else(|| format!("kind {:?}", self.kind))?,
+            external_id: self.external_id.clone(),
+            application_id: self.application_id.clone(),
+            application_name: d.application_name,
+            title: self.title.clone(),
+            severity: Severity::parse(&self.severity).ok_or_else(|| format!("severity {:?}", self.severity))?,
+            link: self.link.clone(),
+            detected_at: self.detected_at,
+            incident_type: d.incident_type,
+            source_ips: d.source_ips,
+            request_urls: d.request_urls,
+            vulnerability_type: d.vulnerability_type,
+            risk_score: d.risk_score,
+        })
+    }
+}

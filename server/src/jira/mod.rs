@@ -232,16 +232,7 @@ impl JiraClient {
     /// The issue types a project offers on create (createmeta, all pages).
     pub async fn create_issue_types(&self, site: &Site, project: &str) -> Result<Vec<IssueTypeMeta>, JiraError> {
         let path = format!("/rest/api/3/issue/createmeta/{}/issuetypes", segment(project));
-        let mut all = Vec::new();
-        loop {
-            let query = [("startAt", all.len().to_string()), ("maxResults", "200".to_owned())];
-            let page: IssueTypePage = self.call(site, Method::GET, &path, &query, None, Retries::Interactive).await?;
-            let done = page.issue_types.is_empty() || all.len() + page.issue_types.len() >= page.total as usize;
-            all.extend(page.issue_types);
-            if done {
-                return Ok(all);
-            }
-        }
+        self.createmeta_pages(site, &path, |page: IssueTypePage| (page.issue_types, page.total)).await
     }
 
     /// The fields on the create screen of an issue type (createmeta, all pages).
@@ -252,12 +243,22 @@ impl JiraClient {
         issue_type_id: &str,
     ) -> Result<Vec<FieldMeta>, JiraError> {
         let path = format!("/rest/api/3/issue/createmeta/{}/issuetypes/{}", segment(project), segment(issue_type_id));
+        self.createmeta_pages(site, &path, |page: FieldPage| (page.fields, page.total)).await
+    }
+
+    /// Every page of a createmeta list (`startAt`/`maxResults`/`total`, at most 200 a page).
+    async fn createmeta_pages<P: DeserializeOwned, T>(
+        &self,
+        site: &Site,
+        path: &str,
+        items: impl Fn(P) -> (Vec<T>, u64),
+    ) -> Result<Vec<T>, JiraError> {
         let mut all = Vec::new();
         loop {
             let query = [("startAt", all.len().to_string()), ("maxResults", "200".to_owned())];
-            let page: FieldPage = self.call(site, Method::GET, &path, &query, None, Retries::Interactive).await?;
-            let done = page.fields.is_empty() || all.len() + page.fields.len() >= page.total as usize;
-            all.extend(page.fields);
+            let (page, total) = items(self.call(site, Method::GET, path, &query, None, Retries::Interactive).await?);
+            let done = page.is_empty() || all.len() + page.len() >= total as usize;
+            all.extend(page);
             if done {
                 return Ok(all);
             }
