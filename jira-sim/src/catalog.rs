@@ -192,6 +192,33 @@ pub fn resolution(id_or_name: &str) -> Option<&'static ResolutionDef> {
     RESOLUTIONS.iter().find(|r| r.id == id_or_name || r.name.eq_ignore_ascii_case(id_or_name))
 }
 
+/// An issue link type: a name plus the phrases for each direction. A link
+/// reads "source <outward> destination" and "destination <inward> source".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueLinkTypeDef {
+    /// Numeric string id.
+    pub id: &'static str,
+    /// Name, e.g. `Duplicate`.
+    pub name: &'static str,
+    /// Phrase seen from the destination, e.g. `is duplicated by`.
+    pub inward: &'static str,
+    /// Phrase seen from the source, e.g. `duplicates`.
+    pub outward: &'static str,
+}
+
+/// The link types a new Jira Cloud site has.
+pub const ISSUE_LINK_TYPES: [IssueLinkTypeDef; 4] = [
+    IssueLinkTypeDef { id: "10000", name: "Blocks", inward: "is blocked by", outward: "blocks" },
+    IssueLinkTypeDef { id: "10001", name: "Cloners", inward: "is cloned by", outward: "clones" },
+    IssueLinkTypeDef { id: "10002", name: "Duplicate", inward: "is duplicated by", outward: "duplicates" },
+    IssueLinkTypeDef { id: "10003", name: "Relates", inward: "relates to", outward: "relates to" },
+];
+
+/// Looks a link type up by id or (exact) name.
+pub fn issue_link_type(id_or_name: &str) -> Option<&'static IssueLinkTypeDef> {
+    ISSUE_LINK_TYPES.iter().find(|t| t.id == id_or_name || t.name == id_or_name)
+}
+
 /// An issue type (global, shared by every project, as in company-managed projects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IssueTypeDef {

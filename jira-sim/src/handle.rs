@@ -80,6 +80,24 @@ pub struct CommentView {
     pub updated: DateTime<Utc>,
 }
 
+/// One link of an issue, seen from that issue (as in its `fields.issuelinks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueLinkView {
+    /// Numeric string id of the link.
+    pub id: String,
+    /// Link type name, e.g. `Duplicate`.
+    pub link_type: String,
+    /// `"outward"` when this issue is the link's source (the entry carries
+    /// `outwardIssue`: "this issue duplicates `other_key`"), `"inward"` when
+    /// it is the destination (`inwardIssue`: "this issue is duplicated by `other_key`").
+    pub direction: String,
+    /// The phrase of that direction, e.g. `duplicates` or `is duplicated by`.
+    pub relation: String,
+    /// Key of the issue at the other end.
+    pub other_key: String,
+}
+
 /// An issue as stored, in simple types.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -268,6 +286,35 @@ impl SimHandle {
         Some(Repr::v3(&self.core.base).issue(&store, i, &FieldSelector::parse([], true)))
     }
 
+    /// Links of an issue, oldest first (empty if the issue does not exist).
+    /// After `POST /issueLink` with `{"type":{"name":"Duplicate"},
+    /// "inwardIssue":{"key":"SIM-2"},"outwardIssue":{"key":"SIM-1"}}`,
+    /// `issue_links("SIM-2")` has `("Duplicate", "outward", "SIM-1")` and
+    /// `issue_links("SIM-1")` has `("Duplicate", "inward", "SIM-2")`.
+    pub fn issue_links(&self, id_or_key: &str) -> Vec<IssueLinkView> {
+        let store = self.core.store();
+        let Some(id) = store.issue_id(id_or_key) else {
+            return Vec::new();
+        };
+        store
+            .links_of(id)
+            .filter_map(|l| {
+                let (direction, relation, other) = if l.source == id {
+                    ("outward", l.link_type.outward, l.destination)
+                } else {
+                    ("inward", l.link_type.inward, l.source)
+                };
+                Some(IssueLinkView {
+                    id: l.id.to_string(),
+                    link_type: l.link_type.name.to_owned(),
+                    direction: direction.to_owned(),
+                    relation: relation.to_owned(),
+                    other_key: store.issues.get(&other)?.key.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// Comments of an issue (empty if the issue does not exist).
     pub fn comments(&self, id_or_key: &str) -> Vec<CommentView> {
         self.issue(id_or_key).map(|i| i.comments).unwrap_or_default()
@@ -363,6 +410,19 @@ impl SimHandle {
     /// Sends a full `PUT /issue/{key}` body (`fields` and/or `update`) as `who`.
     pub fn edit_issue(&self, who: &str, issue: &str, body: Value) -> Result<(), SimError> {
         self.act(who, |s, e, c| ops::edit_issue(s, e, c, issue, &body)).map(|_| ())
+    }
+
+    /// Links two issues as `who`, like `POST /issueLink`: `link_type` is a
+    /// type name (`"Duplicate"`), and the link reads "`inward` <outward
+    /// phrase> `outward`" ("SIM-2 duplicates SIM-1" for `inward` = SIM-2).
+    /// Returns the link id.
+    pub fn link_issues(&self, who: &str, link_type: &str, inward: &str, outward: &str) -> Result<String, SimError> {
+        let body = json!({
+            "type": { "name": link_type },
+            "inwardIssue": { "key": inward },
+            "outwardIssue": { "key": outward },
+        });
+        self.act(who, |s, e, c| ops::link_issues(s, e, c, &body)).map(|id| id.to_string())
     }
 
     /// Deletes an issue as `who`.

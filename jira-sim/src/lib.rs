@@ -53,7 +53,7 @@ pub use config::{
 };
 pub use error::{ApiError, SimError};
 pub use faults::{Fault, FaultRule, LostMode, RandomFaults, RequestRecord};
-pub use handle::{CommentView, IssueView, RichText, SimHandle};
+pub use handle::{CommentView, IssueLinkView, IssueView, RichText, SimHandle};
 pub use webhooks::{Attempt, DeliveryRecord, DeliveryState, ReleaseOrder, WebhookInfo};
 
 use crate::model::Store;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
-use crate::catalog::{self, IssueTypeDef, PriorityDef, ResolutionDef, StatusDef};
+use crate::catalog::{self, IssueLinkTypeDef, IssueTypeDef, PriorityDef, ResolutionDef, StatusDef};
 use crate::config::{Account, ProjectSeed, SimConfig, WebhookSpec};
 use crate::jql::Query;
 
@@ -78,6 +78,17 @@ pub(crate) struct Issue {
     pub properties: BTreeMap<String, Value>,
 }
 
+/// A link between two issues: "source <outward> destination", e.g. with
+/// Duplicate, "source duplicates destination". `POST /issueLink` names the
+/// source `inwardIssue` and the destination `outwardIssue`.
+#[derive(Debug, Clone)]
+pub(crate) struct IssueLink {
+    pub id: u64,
+    pub link_type: &'static IssueLinkTypeDef,
+    pub source: u64,
+    pub destination: u64,
+}
+
 /// A registered admin webhook.
 #[derive(Debug, Clone)]
 pub(crate) struct Webhook {
@@ -103,6 +114,8 @@ pub(crate) struct Store {
     pub next_project_id: u64,
     pub webhooks: BTreeMap<u64, Webhook>,
     pub next_webhook_id: u64,
+    pub links: BTreeMap<u64, IssueLink>,
+    pub next_link_id: u64,
 }
 
 impl Store {
@@ -118,6 +131,8 @@ impl Store {
             next_project_id: 10000,
             webhooks: BTreeMap::new(),
             next_webhook_id: 1,
+            links: BTreeMap::new(),
+            next_link_id: 10000,
         };
         for seed in &config.projects {
             store.add_project(seed);
@@ -177,6 +192,11 @@ impl Store {
 
     pub(crate) fn issue(&self, id_or_key: &str) -> Option<&Issue> {
         self.issue_id(id_or_key).and_then(|id| self.issues.get(&id))
+    }
+
+    /// Links that have `issue_id` at either end, oldest first.
+    pub(crate) fn links_of(&self, issue_id: u64) -> impl Iterator<Item = &IssueLink> {
+        self.links.values().filter(move |l| l.source == issue_id || l.destination == issue_id)
     }
 
     pub(crate) fn next_changelog_id(&mut self) -> u64 {

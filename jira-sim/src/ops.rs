@@ -13,7 +13,7 @@ use crate::catalog::{self, IssueTypeDef};
 use crate::error::ApiError;
 use crate::events::{ChangeItem, Events};
 use crate::fields::{self, Changes, FieldCtx, Screen, not_on_screen};
-use crate::model::{Comment, CustomValue, Issue, Store};
+use crate::model::{Comment, CustomValue, Issue, IssueLink, Store};
 use crate::repr::Repr;
 
 /// Who acts, when, and for which base URL.
@@ -538,6 +538,77 @@ pub(crate) fn delete_comment(
     Ok(())
 }
 
+/// `POST /issueLink`: `inwardIssue` is the link's source and `outwardIssue`
+/// its destination, so `{"type":{"name":"Blocks"},"inwardIssue":{"key":"A"},
+/// "outwardIssue":{"key":"B"}}` means "A blocks B". Linking the same pair
+/// with the same type again creates nothing and still succeeds, as in Jira.
+/// An optional `comment` is added to the source issue. Returns the link id.
+pub(crate) fn link_issues(store: &mut Store, ev: &mut Events, ctx: &Ctx<'_>, body: &Value) -> Result<u64, ApiError> {
+    let body = body.as_object().ok_or_else(|| {
+        ApiError::bad_request("Can not deserialize instance of LinkIssueRequestJsonBean out of non-object token")
+    })?;
+    // Which sub-key names the thing: the first of `keys` that is a string or number.
+    let reference = |field: &str, keys: &[&str]| -> Option<(bool, String)> {
+        let o = body.get(field)?.as_object()?;
+        keys.iter().enumerate().find_map(|(i, k)| id_text(o.get(*k)).map(|v| (i == 0, v)))
+    };
+    let link_type = reference("type", &["id", "name"]);
+    let inward = reference("inwardIssue", &["id", "key"]);
+    let outward = reference("outwardIssue", &["id", "key"]);
+    let mut missing = Vec::new();
+    if link_type.is_none() {
+        missing.push("Issue link type is required: give its 'id' or 'name'.".to_owned());
+    }
+    for (field, v) in [("inwardIssue", &inward), ("outwardIssue", &outward)] {
+        if v.is_none() {
+            missing.push(format!("'{field}' is required: give the issue's 'key' or 'id'."));
+        }
+    }
+    let (Some((type_by_id, type_ref)), Some((_, inward)), Some((_, outward))) = (link_type, inward, outward) else {
+        let mut e = ApiError::bad_request("");
+        e.messages = missing;
+        return Err(e);
+    };
+    let source = store.issue_id(&inward).ok_or_else(ApiError::issue_not_found)?;
+    let destination = store.issue_id(&outward).ok_or_else(ApiError::issue_not_found)?;
+    let link_type = if type_by_id {
+        catalog::ISSUE_LINK_TYPES.iter().find(|t| t.id == type_ref)
+    } else {
+        catalog::ISSUE_LINK_TYPES.iter().find(|t| t.name == type_ref)
+    }
+    .ok_or_else(|| {
+        let by = if type_by_id { "id" } else { "name" };
+        ApiError::message(StatusCode::NOT_FOUND, format!("No issue link type with {by} '{type_ref}' found."))
+    })?;
+    let comment = body.get("comment").filter(|c| !c.is_null());
+    if let Some(c) = comment {
+        comment_body(c)?;
+    }
+    let existing = store
+        .links
+        .values()
+        .find(|l| l.link_type.id == link_type.id && l.source == source && l.destination == destination)
+        .map(|l| l.id);
+    let id = existing.unwrap_or_else(|| {
+        let id = store.next_link_id;
+        store.next_link_id += 1;
+        store.links.insert(id, IssueLink { id, link_type, source, destination });
+        id
+    });
+    if let Some(c) = comment {
+        add_comment(store, ev, ctx, &source.to_string(), c)?;
+    }
+    Ok(id)
+}
+
+fn id_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// `DELETE /issue/{idOrKey}`. Children of a deleted epic lose their parent.
 pub(crate) fn delete_issue(store: &mut Store, ev: &mut Events, ctx: &Ctx<'_>, id_or_key: &str) -> Result<(), ApiError> {
     let id = store.issue_id(id_or_key).ok_or_else(ApiError::issue_not_found)?;
@@ -547,6 +618,7 @@ pub(crate) fn delete_issue(store: &mut Store, ev: &mut Events, ctx: &Ctx<'_>, id
     // The event is built first: it shows the issue as it was.
     ev.issue_deleted(store, ctx.base, ctx.actor, &issue);
     store.issues.remove(&id);
+    store.links.retain(|_, l| l.source != id && l.destination != id);
     for child in store.issues.values_mut().filter(|i| i.parent == Some(id)) {
         child.parent = None;
     }

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use crate::adf;
 use crate::catalog::{
-    self, CUSTOM_FIELDS, CustomFieldDef, CustomKind, IssueTypeDef, OptionDef, PriorityDef, ResolutionDef,
-    StatusCategoryDef, StatusDef,
+    self, CUSTOM_FIELDS, CustomFieldDef, CustomKind, IssueLinkTypeDef, IssueTypeDef, OptionDef, PriorityDef,
+    ResolutionDef, StatusCategoryDef, StatusDef,
 };
 use crate::config::Account;
 use crate::model::{Comment, CustomValue, Issue, Project, Store};
@@ -263,7 +263,39 @@ impl<'a> Repr<'a> {
         v
     }
 
-    fn parent(&self, store: &Store, id: u64) -> Value {
+    /// An `IssueLinkType` object.
+    pub(crate) fn issue_link_type(&self, t: &IssueLinkTypeDef) -> Value {
+        json!({
+            "id": t.id,
+            "name": t.name,
+            "inward": t.inward,
+            "outward": t.outward,
+            "self": format!("{}/issueLinkType/{}", self.api(), t.id),
+        })
+    }
+
+    /// `fields.issuelinks` of an issue: one entry per link, naming the other
+    /// issue as `outwardIssue` when this issue is the link's source and as
+    /// `inwardIssue` when it is the destination.
+    fn issue_links(&self, store: &Store, issue_id: u64) -> Value {
+        store
+            .links_of(issue_id)
+            .map(|l| {
+                let (key, other) =
+                    if l.source == issue_id { ("outwardIssue", l.destination) } else { ("inwardIssue", l.source) };
+                let mut v = json!({
+                    "id": l.id.to_string(),
+                    "self": format!("{}/issueLink/{}", self.api(), l.id),
+                    "type": self.issue_link_type(l.link_type),
+                });
+                v[key] = self.issue_ref(store, other);
+                v
+            })
+            .collect()
+    }
+
+    /// The short issue object of `fields.parent` and of issue links.
+    fn issue_ref(&self, store: &Store, id: u64) -> Value {
         store.issues.get(&id).map_or(Value::Null, |p| {
             json!({
                 "id": p.id.to_string(),
@@ -319,13 +351,13 @@ impl<'a> Repr<'a> {
         f.insert("environment".into(), Value::Null);
         f.insert("fixVersions".into(), json!([]));
         f.insert("versions".into(), json!([]));
-        f.insert("issuelinks".into(), json!([]));
+        f.insert("issuelinks".into(), self.issue_links(store, issue.id));
         f.insert("subtasks".into(), json!([]));
         f.insert("attachment".into(), json!([]));
         f.insert("lastViewed".into(), Value::Null);
         f.insert("security".into(), Value::Null);
         if let Some(parent) = issue.parent {
-            f.insert("parent".into(), self.parent(store, parent));
+            f.insert("parent".into(), self.issue_ref(store, parent));
         }
         for def in &CUSTOM_FIELDS {
             f.insert(def.id.into(), self.custom_value(def, issue.custom.get(def.id)));

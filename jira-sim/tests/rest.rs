@@ -547,3 +547,306 @@ async fn shutdown_stops_serving() {
     let after = reqwest::Client::new().get(url).send().await;
     assert!(after.is_err(), "still serving: {after:?}");
 }
+
+#[tokio::test]
+async fn issue_link_types_are_the_cloud_defaults() {
+    let (_sim, api) = start().await;
+    let r = api.get("/rest/api/3/issueLinkType").await;
+    assert_eq!(r.status, 200);
+    let types = r.body["issueLinkTypes"].as_array().cloned().unwrap_or_default();
+    let got: Vec<(&str, &str, &str, &str)> = types
+        .iter()
+        .filter_map(|t| Some((t["id"].as_str()?, t["name"].as_str()?, t["inward"].as_str()?, t["outward"].as_str()?)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("10000", "Blocks", "is blocked by", "blocks"),
+            ("10001", "Cloners", "is cloned by", "clones"),
+            ("10002", "Duplicate", "is duplicated by", "duplicates"),
+            ("10003", "Relates", "relates to", "relates to"),
+        ]
+    );
+    assert_eq!(types[2]["self"], format!("{}/rest/api/3/issueLinkType/10002", api.base));
+    assert_eq!(api.get("/rest/api/3/issueLinkType/10003").await.body["name"], "Relates");
+    let missing = api.get("/rest/api/3/issueLinkType/99").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body, json!({"errorMessages": ["No issue link type with id '99' found."], "errors": {}}));
+}
+
+#[tokio::test]
+async fn issue_links_show_on_both_issues() {
+    let (sim, api) = start().await;
+    let original = api.create("Original finding", &[]).await;
+    let dup = api.create("Same finding again", &[]).await;
+    assert_eq!((original.as_str(), dup.as_str()), ("SIM-1", "SIM-2"));
+    let body =
+        json!({"type": {"name": "Duplicate"}, "inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "SIM-1"}});
+
+    // 201 with an empty body.
+    let resp = api
+        .http
+        .post(api.url("/rest/api/3/issueLink"))
+        .basic_auth("sim@example.com", Some("sim-token"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.text().await.unwrap_or_else(|e| panic!("{e}")), "");
+    assert_eq!(sim.request_count("POST", "/rest/api/3/issueLink"), 1);
+
+    // SIM-2 "duplicates" SIM-1: its entry names SIM-1 as outwardIssue.
+    let two = api.get("/rest/api/3/issue/SIM-2?fields=issuelinks").await;
+    let links = two.body["fields"]["issuelinks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(links.len(), 1, "{}", two.body);
+    let link = &links[0];
+    assert!(link["id"].as_str().is_some_and(|s| s.parse::<u64>().is_ok()), "{link}");
+    assert_eq!(link["self"], format!("{}/rest/api/3/issueLink/{}", api.base, link["id"].as_str().unwrap_or("")));
+    assert_eq!(
+        link["type"],
+        json!({"id": "10002", "name": "Duplicate", "inward": "is duplicated by", "outward": "duplicates",
+               "self": format!("{}/rest/api/3/issueLinkType/10002", api.base)})
+    );
+    assert!(link.get("inwardIssue").is_none());
+    let other = &link["outwardIssue"];
+    assert_eq!((other["id"].as_str(), other["key"].as_str()), (Some("10000"), Some("SIM-1")));
+    assert_eq!(other["self"], format!("{}/rest/api/3/issue/10000", api.base));
+    assert_eq!(other["fields"]["summary"], "Original finding");
+    assert_eq!(other["fields"]["status"]["name"], "To Do");
+    assert_eq!(other["fields"]["status"]["statusCategory"]["key"], "new");
+    assert_eq!(other["fields"]["priority"]["name"], "Medium");
+    assert_eq!(other["fields"]["issuetype"]["name"], "Task");
+
+    // SIM-1 "is duplicated by" SIM-2: the same link, seen from the other end.
+    let one = api.get("/rest/api/3/issue/SIM-1").await;
+    let back = &one.body["fields"]["issuelinks"][0];
+    assert_eq!(back["id"], link["id"]);
+    assert!(back.get("outwardIssue").is_none());
+    assert_eq!(back["inwardIssue"]["key"], "SIM-2");
+    assert_eq!(back["inwardIssue"]["fields"]["summary"], "Same finding again");
+
+    let view = |direction: &str, relation: &str, other: &str| jira_sim::IssueLinkView {
+        id: link["id"].as_str().unwrap_or_default().to_owned(),
+        link_type: "Duplicate".into(),
+        direction: direction.into(),
+        relation: relation.into(),
+        other_key: other.into(),
+    };
+    assert_eq!(sim.issue_links("SIM-2"), [view("outward", "duplicates", "SIM-1")]);
+    assert_eq!(sim.issue_links("SIM-1"), [view("inward", "is duplicated by", "SIM-2")]);
+    assert!(sim.issue_links("SIM-99").is_empty());
+
+    // The same link again is accepted and changes nothing; type by id works.
+    assert_eq!(api.post("/rest/api/3/issueLink", body).await.status, 201);
+    assert_eq!(sim.issue_links("SIM-2").len(), 1);
+    let blocks = api
+        .post(
+            "/rest/api/3/issueLink",
+            json!({"type": {"id": "10000"}, "inwardIssue": {"id": "10000"}, "outwardIssue": {"key": "SIM-2"}}),
+        )
+        .await;
+    assert_eq!(blocks.status, 201, "{}", blocks.body);
+    let one_links: Vec<(String, String, String)> =
+        sim.issue_links("SIM-1").into_iter().map(|l| (l.link_type, l.direction, l.other_key)).collect();
+    assert_eq!(
+        one_links,
+        [
+            ("Duplicate".to_owned(), "inward".to_owned(), "SIM-2".to_owned()),
+            ("Blocks".to_owned(), "outward".to_owned(), "SIM-2".to_owned())
+        ]
+    );
+
+    // An optional comment lands on the inward (source) issue.
+    let with_comment = api
+        .post(
+            "/rest/api/3/issueLink",
+            json!({"type": {"name": "Relates"}, "inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "SIM-1"},
+                   "comment": {"body": adf("Linked as related.")}}),
+        )
+        .await;
+    assert_eq!(with_comment.status, 201, "{}", with_comment.body);
+    assert_eq!(sim.comments("SIM-2").iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), ["Linked as related."]);
+    assert!(sim.comments("SIM-1").is_empty());
+
+    // Deleting an issue removes its links from the other issue.
+    assert_eq!(api.delete("/rest/api/3/issue/SIM-1").await.status, 204);
+    assert!(sim.issue_links("SIM-2").is_empty());
+    assert_eq!(api.get("/rest/api/3/issue/SIM-2").await.body["fields"]["issuelinks"], json!([]));
+}
+
+#[tokio::test]
+async fn issue_link_errors_match_jira() {
+    let (sim, api) = start().await;
+    api.create("One", &[]).await;
+    api.create("Two", &[]).await;
+    let not_found = |msg: &str| json!({"errorMessages": [msg], "errors": {}});
+    let issue_msg = "Issue does not exist or you do not have permission to see it.";
+    for (body, expect) in [
+        (
+            json!({"type": {"name": "Duplicate"}, "inwardIssue": {"key": "SIM-99"}, "outwardIssue": {"key": "SIM-1"}}),
+            not_found(issue_msg),
+        ),
+        (
+            json!({"type": {"name": "Duplicate"}, "inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "NOPE-1"}}),
+            not_found(issue_msg),
+        ),
+        (
+            json!({"type": {"name": "Dupe"}, "inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "SIM-1"}}),
+            not_found("No issue link type with name 'Dupe' found."),
+        ),
+        (
+            // Names are matched exactly.
+            json!({"type": {"name": "duplicate"}, "inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "SIM-1"}}),
+            not_found("No issue link type with name 'duplicate' found."),
+        ),
+        (
+            json!({"type": {"id": "42"}, "inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "SIM-1"}}),
+            not_found("No issue link type with id '42' found."),
+        ),
+    ] {
+        let r = api.post("/rest/api/3/issueLink", body.clone()).await;
+        assert_eq!(r.status, 404, "{body}");
+        assert_eq!(r.body, expect, "{body}");
+    }
+    for body in [
+        json!({"inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "SIM-1"}}),
+        json!({"type": {}, "inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "SIM-1"}}),
+        json!({"type": {"name": "Duplicate"}, "outwardIssue": {"key": "SIM-1"}}),
+        json!({"type": {"name": "Duplicate"}, "inwardIssue": {"key": "SIM-2"}}),
+        json!({"type": {"name": "Duplicate"}, "inwardIssue": "SIM-2", "outwardIssue": {"key": "SIM-1"}}),
+        json!({}),
+        json!([]),
+    ] {
+        let r = api.post("/rest/api/3/issueLink", body.clone()).await;
+        assert_eq!(r.status, 400, "{body}");
+        assert!(r.body["errorMessages"].as_array().is_some_and(|m| !m.is_empty()), "{body} -> {}", r.body);
+        assert_eq!(r.body["errors"], json!({}), "{body}");
+    }
+    let bad_comment = api
+        .post(
+            "/rest/api/3/issueLink",
+            json!({"type": {"name": "Relates"}, "inwardIssue": {"key": "SIM-2"}, "outwardIssue": {"key": "SIM-1"},
+                   "comment": {"body": "not ADF"}}),
+        )
+        .await;
+    assert_eq!(bad_comment.status, 400);
+    assert!(sim.issue_links("SIM-1").is_empty(), "nothing was linked");
+}
+
+#[tokio::test]
+async fn transition_sets_the_resolution_given_in_fields() {
+    let (sim, api) = start().await;
+    let key = api.create("Duplicate of another", &[]).await;
+    let path = format!("/rest/api/3/issue/{key}/transitions");
+    // Straight from To Do to Done (31 is global), with a resolution by name.
+    let r = api.post(&path, json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Duplicate"}}})).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let got = api.get(&format!("/rest/api/3/issue/{key}?fields=status,resolution,resolutiondate")).await;
+    assert_eq!(got.body["fields"]["status"]["name"], "Done");
+    assert_eq!(
+        got.body["fields"]["resolution"],
+        json!({"self": format!("{}/rest/api/3/resolution/10002", api.base), "id": "10002",
+               "description": "The problem is a duplicate of an existing issue.", "name": "Duplicate"})
+    );
+    assert!(got.body["fields"]["resolutiondate"].is_string());
+    assert_eq!(sim.issue(&key).and_then(|i| i.resolution).as_deref(), Some("Duplicate"));
+
+    // By id too, after reopening; an unknown resolution is a field error and changes nothing.
+    assert_eq!(api.post(&path, json!({"transition": {"id": "41"}})).await.status, 204);
+    let unknown =
+        api.post(&path, json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Dupe"}}})).await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(
+        unknown.body,
+        json!({"errorMessages": [], "errors": {"resolution": "Could not find valid 'id' or 'name' in resolution object."}})
+    );
+    assert_eq!(sim.issue(&key).map(|i| i.status), Some("To Do".to_owned()));
+    let by_id = api.post(&path, json!({"transition": {"id": 31}, "fields": {"resolution": {"id": "10004"}}})).await;
+    assert_eq!(by_id.status, 204, "{}", by_id.body);
+    assert_eq!(sim.issue(&key).and_then(|i| i.resolution).as_deref(), Some("Won't Fix"));
+
+    // No resolution on a done transition: "Done", as before.
+    assert_eq!(api.post(&path, json!({"transition": {"id": "41"}})).await.status, 204);
+    assert_eq!(api.post(&path, json!({"transition": {"id": "31"}})).await.status, 204);
+    assert_eq!(sim.issue(&key).and_then(|i| i.resolution).as_deref(), Some("Done"));
+}
+
+#[tokio::test]
+async fn search_lag_hides_new_issues_from_search_only() {
+    let config =
+        jira_sim::SimConfig { search_lag: std::time::Duration::from_secs(3600), ..jira_sim::SimConfig::default() };
+    let (sim, api) = common::start_with(config).await;
+    let key = api.create("Fresh", &["x"]).await;
+    let id = sim.issue(&key).map(|i| i.id).unwrap_or_default();
+    let search = |jql: &str, reconcile: Option<&str>| {
+        let mut body = json!({"jql": jql, "fields": ["key"]});
+        if let Some(id) = reconcile {
+            body["reconcileIssues"] = json!([id.parse::<u64>().unwrap_or_default()]);
+        }
+        let api = api.clone();
+        async move {
+            let r = api.post("/rest/api/3/search/jql", body).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body["issues"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i["key"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        }
+    };
+    for jql in [r#"labels = "x""#, "labels = x", "project = SIM", r#"project = SIM AND labels = "x""#] {
+        assert!(search(jql, None).await.is_empty(), "{jql} found a brand-new issue");
+    }
+    let get_jql = api.get("/rest/api/3/search/jql?jql=labels%20%3D%20%22x%22").await;
+    assert_eq!(get_jql.body["issues"], json!([]));
+    let count = api.post("/rest/api/3/search/approximate-count", json!({"jql": r#"labels = "x""#})).await;
+    assert_eq!(count.body["count"], 0);
+    // Reads by key and the handle are immediate; reconcileIssues asks for it explicitly.
+    assert_eq!(api.get(&format!("/rest/api/3/issue/{key}")).await.status, 200);
+    assert_eq!(sim.issues_with_label("x").len(), 1);
+    assert_eq!(search(r#"labels = "x""#, Some(&id)).await, [key.as_str()]);
+
+    // Once the lag has passed, it shows up; a newer one is still hidden.
+    sim.advance_clock(std::time::Duration::from_secs(3601));
+    let newer = api.create("Newer", &["x"]).await;
+    assert_eq!(search(r#"labels = "x""#, None).await, [key.as_str()]);
+    assert_eq!(search("project = SIM ORDER BY key ASC", None).await, [key.as_str()]);
+    sim.advance_clock(std::time::Duration::from_secs(3600));
+    assert_eq!(search(r#"labels = "x" ORDER BY key ASC"#, None).await, [key.as_str(), newer.as_str()]);
+}
+
+#[tokio::test]
+async fn people_link_issues_through_the_handle_and_admin_api() {
+    let (sim, api) = start().await;
+    api.create("A", &[]).await;
+    api.create("B", &[]).await;
+    let id = sim.link_issues("alice@example.com", "Blocks", "SIM-1", "SIM-2").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(api.get("/rest/api/3/issue/SIM-2").await.body["fields"]["issuelinks"][0]["id"], id.as_str());
+    assert!(sim.link_issues("alice@example.com", "Nope", "SIM-1", "SIM-2").is_err());
+
+    let http = reqwest::Client::new();
+    let created = http
+        .post(api.url("/_sim/links"))
+        .json(&json!({"as": "bob@example.com", "type": "Relates", "inwardIssue": "SIM-2", "outwardIssue": "SIM-1"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.status(), 201);
+    let listed: Value = http
+        .get(api.url("/_sim/issues/SIM-2/links"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(listed[0]["linkType"], "Blocks");
+    assert_eq!(listed[0]["direction"], "inward");
+    assert_eq!(listed[0]["relation"], "is blocked by");
+    assert_eq!(listed[1]["otherKey"], "SIM-1");
+    assert_eq!(listed[1]["direction"], "outward");
+    let missing = http.get(api.url("/_sim/issues/SIM-9/links")).send().await.map(|r| r.status().as_u16());
+    assert_eq!(missing.ok(), Some(404));
+}

@@ -241,3 +241,99 @@ async fn jql_filter_and_admin_rest_lifecycle() {
     assert_eq!(last["comment"]["body"], "see [runbook|https://x.test/rb]");
     let _ = adf("unused");
 }
+
+/// Jira sends webhooks for every change, whoever made it, so the service
+/// sees echoes of its own REST writes and must recognise them.
+#[tokio::test]
+async fn rest_changes_by_the_integration_account_fire_webhooks_too() {
+    let (sim, api) = start().await;
+    let rx = Receiver::start().await;
+    sim.register_webhook(WebhookSpec::new(&rx.url).with_secret(SECRET)).unwrap_or_else(|e| panic!("{e}"));
+    let me = api.get("/rest/api/3/myself").await.body["accountId"].as_str().unwrap_or_default().to_owned();
+    let original = api.create("Original", &[]).await;
+    let key = api.create("Duplicate", &[]).await;
+    assert!(sim.wait_for_deliveries(WAIT).await);
+    let before = rx.received().len();
+    assert_eq!(before, 2);
+
+    // Linking fires none of the default events.
+    let link = api
+        .post(
+            "/rest/api/3/issueLink",
+            json!({"type": {"name": "Duplicate"}, "inwardIssue": {"key": key}, "outwardIssue": {"key": original}}),
+        )
+        .await;
+    assert_eq!(link.status, 201);
+    let path = format!("/rest/api/3/issue/{key}");
+    let r = api
+        .post(
+            &format!("{path}/transitions"),
+            json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Duplicate"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(api.put(&path, json!({"fields": {"priority": {"name": "High"}}})).await.status, 204);
+    let c = api.post(&format!("{path}/comment"), json!({"body": adf("Duplicate of the original.")})).await;
+    assert_eq!(c.status, 201);
+    let cid = c.body["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(api.put(&format!("{path}/comment/{cid}"), json!({"body": adf("Edited.")})).await.status, 200);
+    assert_eq!(api.delete(&format!("{path}/comment/{cid}")).await.status, 204);
+    assert!(sim.wait_for_deliveries(WAIT).await);
+
+    let got: Vec<serde_json::Value> = rx.received()[before..].iter().map(common::Received::json).collect();
+    let kinds: Vec<(&str, &str)> = got
+        .iter()
+        .map(|b| (b["webhookEvent"].as_str().unwrap_or(""), b["issue_event_type_name"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("jira:issue_updated", "issue_generic"),
+            ("jira:issue_updated", "issue_updated"),
+            ("comment_created", ""),
+            ("jira:issue_updated", "issue_commented"),
+            ("comment_updated", ""),
+            ("jira:issue_updated", "issue_comment_edited"),
+            ("comment_deleted", ""),
+            ("jira:issue_updated", "issue_comment_deleted"),
+        ]
+    );
+    for b in got.iter().filter(|b| b["webhookEvent"] == "jira:issue_updated") {
+        assert_eq!(b["user"]["accountId"], me.as_str(), "{b}");
+        assert_eq!(b["user"]["emailAddress"], "sim@example.com");
+        assert_eq!(b["issue"]["key"], key.as_str());
+    }
+    for b in got.iter().filter(|b| b["webhookEvent"].as_str().is_some_and(|e| e.starts_with("comment_"))) {
+        assert_eq!(b["comment"]["author"]["accountId"], me.as_str(), "{b}");
+        assert_eq!(b["comment"]["updateAuthor"]["accountId"], me.as_str(), "{b}");
+        assert_eq!(b["comment"]["id"], cid.as_str());
+    }
+
+    let transition = &got[0];
+    let items: Vec<(&str, Option<&str>, Option<&str>)> = transition["changelog"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| (i["fieldId"].as_str().unwrap_or(""), i["fromString"].as_str(), i["toString"].as_str()))
+        .collect();
+    assert_eq!(items, [("resolution", None, Some("Duplicate")), ("status", Some("To Do"), Some("Done"))]);
+    assert!(transition["changelog"]["id"].is_string());
+    let fields = &transition["issue"]["fields"];
+    assert_eq!(fields["resolution"]["name"], "Duplicate");
+    // The issue carries its links, in the v2 representation.
+    assert_eq!(fields["issuelinks"][0]["outwardIssue"]["key"], original.as_str());
+    assert_eq!(fields["issuelinks"][0]["type"]["outward"], "duplicates");
+    assert!(fields["issuelinks"][0]["self"].as_str().is_some_and(|s| s.contains("/rest/api/2/issueLink/")));
+
+    let priority = &got[1]["changelog"]["items"];
+    assert_eq!(priority.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (priority[0]["fieldId"].as_str(), priority[0]["fromString"].as_str(), priority[0]["toString"].as_str()),
+        (Some("priority"), Some("Medium"), Some("High"))
+    );
+    assert_eq!((priority[0]["from"].as_str(), priority[0]["to"].as_str()), (Some("3"), Some("2")));
+
+    assert_eq!(got[2]["comment"]["body"], "Duplicate of the original.");
+    assert_eq!(got[4]["comment"]["body"], "Edited.");
+    assert!(got[3].get("changelog").is_none() && got[3]["comment"]["id"] == cid.as_str());
+}

@@ -114,6 +114,7 @@ impl Server {
             poll_interval: std::time::Duration::from_secs(1),
             batch: 32,
             search_settle: config.jira_search_settle,
+            duplicate_sweep: config.jira_duplicate_sweep,
         };
         let state = AppState { pool, config: Arc::new(config), cipher, jira, routing, public_url };
         delivery::spawn(state.clone(), worker, url.clone(), shutdown.clone());

@@ -68,6 +68,10 @@ pub struct Args {
     /// show a freshly created issue before the worker looks for it.
     #[arg(long, env = "NORTHSTAR_JIRA_SEARCH_SETTLE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub jira_search_settle: Duration,
+    /// After a creation whose first attempt's outcome was unknown, how long until Jira is searched
+    /// again for a second issue under the same marker (search lags behind creation).
+    #[arg(long, env = "NORTHSTAR_JIRA_DUPLICATE_SWEEP", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub jira_duplicate_sweep: Duration,
     /// Database connections this replica keeps.
     #[arg(long, env = "NORTHSTAR_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
@@ -158,6 +162,7 @@ pub struct Config {
     pub jira_backoff_base: Duration,
     pub jira_backoff_max: Duration,
     pub jira_search_settle: Duration,
+    pub jira_duplicate_sweep: Duration,
     pub db_pool_size: u32,
     /// How often the database is probed for health reporting.
     pub health_probe_interval: Duration,
@@ -180,6 +185,7 @@ impl Config {
             jira_backoff_base: Duration::from_secs(5),
             jira_backoff_max: Duration::from_secs(30),
             jira_search_settle: Duration::from_secs(10),
+            jira_duplicate_sweep: Duration::from_secs(300),
             db_pool_size: 8,
             health_probe_interval: Duration::from_millis(500),
         }
@@ -253,6 +259,7 @@ impl Config {
             jira_backoff_base: args.jira_backoff_base,
             jira_backoff_max: args.jira_backoff_max,
             jira_search_settle: args.jira_search_settle,
+            jira_duplicate_sweep: args.jira_duplicate_sweep,
             db_pool_size: args.db_pool_size,
             health_probe_interval: Duration::from_secs(1),
         })

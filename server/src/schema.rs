@@ -1,5 +1,11 @@
 // @generated automatically by Diesel CLI.
 
+pub mod sql_types {
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "xid8", schema = "pg_catalog"))]
+    pub struct Xid8;
+}
+
 diesel::table! {
     applications (tenant_id, application_id) {
         tenant_id -> Uuid,
@@ -73,6 +79,7 @@ diesel::table! {
         lease_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        comment_id -> Nullable<Uuid>,
     }
 }
 
@@ -110,6 +117,14 @@ diesel::table! {
         severity -> Text,
         created_at -> Timestamptz,
         closed_at -> Nullable<Timestamptz>,
+        jira_status -> Nullable<Text>,
+        jira_status_category -> Nullable<Text>,
+        jira_resolution -> Nullable<Text>,
+        sent_summary -> Nullable<Text>,
+        sent_priority -> Nullable<Text>,
+        priority_overridden -> Bool,
+        jira_updated_at -> Nullable<Timestamptz>,
+        unlinked_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -186,6 +201,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    comments (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        event_id -> Uuid,
+        body -> Text,
+        origin -> Text,
+        author -> Text,
+        author_account_id -> Nullable<Text>,
+        api_key_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    jira_comments (comment_id, ticket_id) {
+        comment_id -> Uuid,
+        ticket_id -> Uuid,
+        jira_comment_id -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::Xid8;
+
+    event_changes (seq) {
+        seq -> Int8,
+        txid -> Xid8,
+        id -> Uuid,
+        tenant_id -> Uuid,
+        event_id -> Uuid,
+        kind -> Text,
+        origin -> Text,
+        occurred_at -> Timestamptz,
+        actor -> Text,
+        configuration_id -> Nullable<Uuid>,
+        jira_issue_key -> Nullable<Text>,
+        comment_id -> Nullable<Uuid>,
+        previous_status -> Nullable<Text>,
+        status -> Text,
+        message -> Text,
+        recorded_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(audit_log -> tenants (tenant_id));
 diesel::joinable!(credentials -> tenants (tenant_id));
@@ -197,18 +260,25 @@ diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(tickets -> events (event_id));
 diesel::joinable!(deliveries -> configurations (configuration_id));
 diesel::joinable!(tickets -> configurations (configuration_id));
+diesel::joinable!(comments -> events (event_id));
+diesel::joinable!(jira_comments -> comments (comment_id));
+diesel::joinable!(jira_comments -> tickets (ticket_id));
+diesel::joinable!(event_changes -> events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     applications,
     audit_log,
+    comments,
     configuration_applications,
     configuration_groups,
     configurations,
     credentials,
     deliveries,
+    event_changes,
     events,
     group_members,
+    jira_comments,
     resource_groups,
     tenants,
     tickets,

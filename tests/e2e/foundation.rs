@@ -212,6 +212,7 @@ fn diesel_type(udt: &str) -> &str {
         "float8" => "Float8",
         "bool" => "Bool",
         "_text" => "Array<Text>",
+        "xid8" => "Xid8",
         other => panic!("add {other} to diesel_type"),
     }
 }

@@ -7,5 +7,6 @@ mod delivery;
 mod foundation;
 mod jira_client;
 mod openapi;
+mod outbound;
 mod routing;
 mod tenants;

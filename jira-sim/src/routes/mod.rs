@@ -3,6 +3,7 @@
 
 pub(crate) mod comments;
 pub(crate) mod issues;
+pub(crate) mod links;
 pub(crate) mod myself;
 pub(crate) mod priorities;
 pub(crate) mod projects;
@@ -44,6 +45,9 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
             &format!("{api}/issue/{{issueIdOrKey}}/comment/{{id}}"),
             get(comments::get).put(comments::update).delete(comments::delete),
         )
+        .route(&format!("{api}/issueLinkType"), get(links::types))
+        .route(&format!("{api}/issueLinkType/{{issueLinkTypeId}}"), get(links::get_type))
+        .route(&format!("{api}/issueLink"), post(links::create))
         .route(&format!("{api}/search/jql"), get(search::jql_get).post(search::jql_post))
         .route(&format!("{api}/search/approximate-count"), post(search::approximate_count))
         .route(&format!("{api}/search"), get(search::gone).post(search::gone))

@@ -37,6 +37,8 @@ pub(crate) fn router() -> Router<Arc<Core>> {
         .route("/_sim/issues/{key}/priority", put(set_priority))
         .route("/_sim/issues/{key}/comments", post(add_comment))
         .route("/_sim/issues/{key}/comments/{id}", put(edit_comment).delete(delete_comment))
+        .route("/_sim/issues/{key}/links", get(issue_links))
+        .route("/_sim/links", post(link_issues))
         .route("/_sim/webhooks", get(webhooks).post(add_webhook))
         .route("/_sim/webhooks/{id}", axum::routing::delete(remove_webhook))
         .route("/_sim/webhooks/{id}/enabled", put(set_webhook_enabled))
@@ -312,6 +314,26 @@ async fn delete_comment(
     let who = actor(&core, None, Some(&params));
     handle(&core).delete_comment(&who, &key, &id)?;
     Ok(no_content())
+}
+
+async fn issue_links(State(core): State<Arc<Core>>, Path(key): Path<String>) -> AdminResult {
+    let h = handle(&core);
+    if h.issue(&key).is_none() {
+        return Err(ApiError::issue_not_found().into());
+    }
+    Ok(ok(&to_json(&h.issue_links(&key))))
+}
+
+async fn link_issues(State(core): State<Arc<Core>>, body: Bytes) -> AdminResult {
+    let body = parse_body(&body)?;
+    let who = actor(&core, Some(&body), None);
+    let id = handle(&core).link_issues(
+        &who,
+        str_field(&body, "type")?,
+        str_field(&body, "inwardIssue")?,
+        str_field(&body, "outwardIssue")?,
+    )?;
+    Ok(json_response(StatusCode::CREATED, &json!({"id": id})))
 }
 
 async fn webhooks(State(core): State<Arc<Core>>) -> Response {

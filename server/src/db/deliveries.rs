@@ -12,8 +12,18 @@ pub const CHANNEL: &str = "northstar_deliveries";
 
 /// Delivery kinds as stored.
 pub mod kind {
-    /// Create the Jira issue of an (event, configuration).
+    /// Create the Jira issue of an (event, configuration, generation).
     pub const CREATE_TICKET: &str = "create_ticket";
+    /// Bring the ticket's summary and priority in line with the event.
+    pub const UPDATE_TICKET: &str = "update_ticket";
+    /// Move the ticket into or out of `done` as the event's status says.
+    pub const TRANSITION: &str = "transition";
+    /// Copy a comment to the ticket.
+    pub const ADD_COMMENT: &str = "add_comment";
+    /// Delete a comment's copy from the ticket.
+    pub const DELETE_COMMENT: &str = "delete_comment";
+    /// Look again, later, for issues created twice under one marker and close the younger.
+    pub const SWEEP_DUPLICATES: &str = "sweep_duplicates";
 }
 
 /// Delivery states as stored.
@@ -44,6 +54,63 @@ pub struct Delivery {
     pub lease_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub comment_id: Option<Uuid>,
+}
+
+/// A delivery to owe.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = deliveries)]
+pub struct NewDelivery {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_id: Uuid,
+    pub configuration_id: Uuid,
+    pub kind: &'static str,
+    pub generation: i32,
+    pub comment_id: Option<Uuid>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+impl NewDelivery {
+    /// A delivery of `kind` to the ticket of (event, configuration, generation), due now.
+    pub fn new(tenant: Uuid, event: Uuid, configuration: Uuid, generation: i32, kind: &'static str) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            tenant_id: tenant,
+            event_id: event,
+            configuration_id: configuration,
+            kind,
+            generation,
+            comment_id: None,
+            next_attempt_at: Utc::now(),
+        }
+    }
+
+    /// For a comment delivery: the comment.
+    pub fn comment(mut self, id: Uuid) -> Self {
+        self.comment_id = Some(id);
+        self
+    }
+
+    /// Not before this time.
+    pub fn not_before(mut self, at: DateTime<Utc>) -> Self {
+        self.next_attempt_at = at;
+        self
+    }
+}
+
+/// Owes deliveries. What is already owed the same way (a create of the same generation, a sync
+/// of the same ticket still waiting, the same comment) is left as it is: syncs read the state
+/// they bring when they run. Returns how many were new.
+pub async fn enqueue(conn: &mut AsyncPgConnection, rows: &[NewDelivery]) -> QueryResult<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let n = diesel::insert_into(deliveries::table).values(rows).on_conflict_do_nothing().execute(conn).await?;
+    if n > 0 {
+        wake(conn).await?;
+    }
+    Ok(n)
 }
 
 /// Owes one ticket creation per configuration (an existing one is left alone); returns how many
@@ -54,26 +121,9 @@ pub async fn insert_creates(
     event: Uuid,
     configurations: &[Uuid],
 ) -> QueryResult<usize> {
-    if configurations.is_empty() {
-        return Ok(0);
-    }
-    let rows: Vec<_> = configurations
-        .iter()
-        .map(|c| {
-            (
-                deliveries::id.eq(Uuid::now_v7()),
-                deliveries::tenant_id.eq(tenant),
-                deliveries::event_id.eq(event),
-                deliveries::configuration_id.eq(*c),
-                deliveries::kind.eq(kind::CREATE_TICKET),
-            )
-        })
-        .collect();
-    let n = diesel::insert_into(deliveries::table).values(rows).on_conflict_do_nothing().execute(conn).await?;
-    if n > 0 {
-        wake(conn).await?;
-    }
-    Ok(n)
+    let rows: Vec<_> =
+        configurations.iter().map(|c| NewDelivery::new(tenant, event, *c, 0, kind::CREATE_TICKET)).collect();
+    enqueue(conn, &rows).await
 }
 
 /// Wakes the workers of every replica at commit.
@@ -81,23 +131,43 @@ pub async fn wake(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn).await.map(drop)
 }
 
+#[derive(QueryableByName)]
+struct Due {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    event_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    configuration_id: Uuid,
+}
+
 /// Claims up to `limit` due deliveries (pending or failed and due, or in flight with an
 /// expired lease) for `lease`, counting the attempt. Call inside a transaction.
+///
+/// One ticket's deliveries run one at a time, oldest first: a ticket with a delivery in flight
+/// is skipped, and a batch takes at most one delivery per ticket, so a comment's deletion never
+/// overtakes its creation and two syncs never race on one issue.
 pub async fn claim(conn: &mut AsyncPgConnection, limit: i64, lease: std::time::Duration) -> QueryResult<Vec<Delivery>> {
+    use diesel::sql_types::{BigInt, Timestamptz};
     let now = Utc::now();
-    let due = deliveries::state
-        .eq_any([state::PENDING, state::FAILED])
-        .and(deliveries::next_attempt_at.le(now))
-        .or(deliveries::state.eq(state::IN_FLIGHT).and(deliveries::lease_until.lt(now)));
-    let ids: Vec<Uuid> = deliveries::table
-        .filter(due)
-        .select(deliveries::id)
-        .order(deliveries::next_attempt_at)
-        .limit(limit)
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await?;
+    let due: Vec<Due> = diesel::sql_query(
+        "SELECT d.id, d.event_id, d.configuration_id FROM deliveries d \
+         WHERE ((d.state IN ('pending', 'failed') AND d.next_attempt_at <= $1) \
+                OR (d.state = 'in_flight' AND d.lease_until < $1)) \
+           AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = d.event_id \
+                AND o.configuration_id = d.configuration_id AND o.state = 'in_flight' \
+                AND o.lease_until >= $1) \
+         ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut due = due;
+    due.sort_by_key(|d| d.id);
+    let ids: Vec<Uuid> =
+        due.into_iter().filter(|d| seen.insert((d.event_id, d.configuration_id))).map(|d| d.id).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -116,6 +186,23 @@ pub async fn claim(conn: &mut AsyncPgConnection, limit: i64, lease: std::time::D
         .returning(Delivery::as_returning())
         .get_results(conn)
         .await
+}
+
+/// Puts a claimed delivery back, due at `at`, without counting the attempt: it waits for
+/// something else (the ticket's creation) rather than failing.
+pub async fn postpone(conn: &mut AsyncPgConnection, id: Uuid, token: Uuid, at: DateTime<Utc>) -> QueryResult<bool> {
+    let n = diesel::update(deliveries::table.filter(deliveries::id.eq(id)).filter(deliveries::lease_token.eq(token)))
+        .set((
+            deliveries::state.eq(state::PENDING),
+            deliveries::attempts.eq(deliveries::attempts - 1),
+            deliveries::next_attempt_at.eq(at),
+            deliveries::lease_token.eq(None::<Uuid>),
+            deliveries::lease_until.eq(None::<DateTime<Utc>>),
+            deliveries::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
 }
 
 /// Closes a delivery as succeeded, if this worker still holds its lease.

@@ -88,6 +88,11 @@ pub async fn find(
     query.first(conn).await.optional()
 }
 
+/// One event by id, locked for update.
+pub async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {
+    events::table.find(id).select(Event::as_select()).for_update().first(conn).await
+}
+
 /// One event by id, for workers (which hold the tenant in the delivery row).
 pub async fn by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {
     events::table.find(id).select(Event::as_select()).first(conn).await
@@ -160,12 +165,141 @@ pub struct Ticket {
     pub severity: String,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    pub jira_status: Option<String>,
+    pub jira_status_category: Option<String>,
+    pub jira_resolution: Option<String>,
+    pub sent_summary: Option<String>,
+    pub sent_priority: Option<String>,
+    pub priority_overridden: bool,
+    pub jira_updated_at: Option<DateTime<Utc>>,
+    pub unlinked_at: Option<DateTime<Utc>>,
 }
 
 /// Stores a ticket; an existing one for the same (event, configuration, generation) wins.
 pub async fn insert_ticket(conn: &mut AsyncPgConnection, ticket: &Ticket) -> QueryResult<bool> {
     let n = diesel::insert_into(tickets::table).values(ticket).on_conflict_do_nothing().execute(conn).await?;
     Ok(n > 0)
+}
+
+/// The ticket of an (event, configuration, generation).
+pub async fn ticket_for(
+    conn: &mut AsyncPgConnection,
+    event: Uuid,
+    configuration: Uuid,
+    generation: i32,
+) -> QueryResult<Option<Ticket>> {
+    tickets::table
+        .filter(tickets::event_id.eq(event))
+        .filter(tickets::configuration_id.eq(configuration))
+        .filter(tickets::generation.eq(generation))
+        .select(Ticket::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The tickets an event's changes go to: per configuration, the newest generation, while it
+/// is linked.
+pub async fn linked_tickets(conn: &mut AsyncPgConnection, event: Uuid) -> QueryResult<Vec<Ticket>> {
+    let all: Vec<Ticket> = tickets::table
+        .filter(tickets::event_id.eq(event))
+        .select(Ticket::as_select())
+        .order((tickets::configuration_id, tickets::generation.desc()))
+        .load(conn)
+        .await?;
+    let mut newest: Vec<Ticket> = Vec::new();
+    for t in all {
+        if newest.last().is_none_or(|n| n.configuration_id != t.configuration_id) {
+            newest.push(t);
+        }
+    }
+    newest.retain(|t| t.unlinked_at.is_none());
+    Ok(newest)
+}
+
+/// What Jira shows of a ticket's state, after we moved it or Jira told us.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = tickets)]
+#[diesel(treat_none_as_null = true)]
+pub struct TicketState {
+    pub jira_status: Option<String>,
+    pub jira_status_category: Option<String>,
+    pub jira_resolution: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Records a ticket's state in Jira.
+pub async fn set_ticket_state(conn: &mut AsyncPgConnection, ticket: Uuid, state: &TicketState) -> QueryResult<()> {
+    diesel::update(tickets::table.find(ticket)).set(state).execute(conn).await.map(drop)
+}
+
+/// Records what we last sent to a ticket's fields.
+pub async fn set_sent_fields(
+    conn: &mut AsyncPgConnection,
+    ticket: Uuid,
+    summary: &str,
+    priority: &str,
+    priority_overridden: bool,
+) -> QueryResult<()> {
+    diesel::update(tickets::table.find(ticket))
+        .set((
+            tickets::sent_summary.eq(summary),
+            tickets::sent_priority.eq(priority),
+            tickets::priority_overridden.eq(priority_overridden),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Unlinks a ticket whose issue is gone from Jira; `false` when it already was.
+pub async fn unlink_ticket(conn: &mut AsyncPgConnection, ticket: Uuid) -> QueryResult<bool> {
+    let n = diesel::update(tickets::table.find(ticket).filter(tickets::unlinked_at.is_null()))
+        .set(tickets::unlinked_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Points a ticket row at another Jira issue (the one kept when duplicates are swept).
+pub async fn relink_ticket(
+    conn: &mut AsyncPgConnection,
+    ticket: Uuid,
+    issue_id: &str,
+    key: &str,
+    url: &str,
+) -> QueryResult<()> {
+    diesel::update(tickets::table.find(ticket))
+        .set((tickets::jira_issue_id.eq(issue_id), tickets::jira_key.eq(key), tickets::jira_url.eq(url)))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The event's row, locked against a concurrent status or content change until commit: a
+/// worker storing a ticket takes it so that a change it did not see waits for the ticket and
+/// then finds it.
+pub async fn lock_shared(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {
+    events::table.find(id).select(Event::as_select()).for_share().first(conn).await
+}
+
+/// The event's row, locked for a change of its status or feed; `updated_at` moves to now.
+pub async fn lock_touch(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Event> {
+    diesel::update(events::table.find(id))
+        .set(events::updated_at.eq(Utc::now()))
+        .returning(Event::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Sets an event's status.
+pub async fn set_status(conn: &mut AsyncPgConnection, id: Uuid, status: &str) -> QueryResult<Event> {
+    let now = Utc::now();
+    diesel::update(events::table.find(id))
+        .set((events::status.eq(status), events::status_updated_at.eq(now), events::updated_at.eq(now)))
+        .returning(Event::as_returning())
+        .get_result(conn)
+        .await
 }
 
 /// An event's tickets.

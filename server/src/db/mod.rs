@@ -2,6 +2,7 @@
 //! Query functions take `&mut AsyncPgConnection` so callers decide the transaction.
 pub mod applications;
 pub mod audit;
+pub mod changes;
 pub mod configurations;
 pub mod credentials;
 pub mod deliveries;

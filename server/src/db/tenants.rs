@@ -99,6 +99,11 @@ pub async fn find_key_by_prefix(conn: &mut AsyncPgConnection, prefix: &str) -> Q
     api_keys::table.filter(api_keys::prefix.eq(prefix)).select(ApiKey::as_select()).first(conn).await.optional()
 }
 
+/// A key's name, for attributing what it did.
+pub async fn key_name(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<String>> {
+    api_keys::table.find(id).select(api_keys::name).first(conn).await.optional()
+}
+
 /// Records that a key was used now.
 pub async fn touch_key(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
     diesel::update(api_keys::table.find(id)).set(api_keys::last_used_at.eq(Utc::now())).execute(conn).await.map(drop)

@@ -4,4 +4,6 @@ pub mod jira_url;
 pub mod model;
 pub mod priority;
 pub mod routing;
+pub mod sync;
 pub mod ticket;
+pub mod webhook;

@@ -119,3 +119,53 @@ impl SeveritySet {
         Severity::ALL.into_iter().filter(|s| self.contains(*s)).collect()
     }
 }
+
+/// An event's status. Incidents are OPEN or RESOLVED; vulnerabilities OPEN, REMEDIATED or
+/// CLOSED (closed without a fix: won't fix, false positive...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventStatus {
+    /// Needs attention.
+    Open,
+    /// An incident dealt with.
+    Resolved,
+    /// A vulnerability fixed.
+    Remediated,
+    /// A vulnerability closed without a fix.
+    Closed,
+}
+
+impl EventStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Open => "open",
+            EventStatus::Resolved => "resolved",
+            EventStatus::Remediated => "remediated",
+            EventStatus::Closed => "closed",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(EventStatus::Open),
+            "resolved" => Some(EventStatus::Resolved),
+            "remediated" => Some(EventStatus::Remediated),
+            "closed" => Some(EventStatus::Closed),
+            _ => None,
+        }
+    }
+
+    /// Whether an event of `trigger` may have this status.
+    pub fn valid_for(self, trigger: Trigger) -> bool {
+        match trigger {
+            Trigger::Incident => matches!(self, EventStatus::Open | EventStatus::Resolved),
+            Trigger::Vulnerability => !matches!(self, EventStatus::Resolved),
+        }
+    }
+
+    /// Whether the finding is dealt with, so its tickets belong in Jira's `done` category.
+    pub fn is_closed(self) -> bool {
+        self != EventStatus::Open
+    }
+}

@@ -129,6 +129,13 @@ impl Doc {
             .fold(Self::new(), |doc, para| doc.paragraph(Inline::new().text(para.trim_matches('\n'))))
     }
 
+    /// Puts a paragraph before everything else.
+    pub fn prepend(mut self, inline: Inline) -> Self {
+        let first = Self::new().paragraph(inline);
+        self.blocks.splice(0..0, first.blocks);
+        self
+    }
+
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()

@@ -359,6 +359,24 @@ impl JiraClient {
         }
     }
 
+    /// Links two issues. Jira reads `inward` as the subject of the type's outward phrase: with
+    /// "Duplicate", `inward` duplicates `outward` (as Jira's own clients use it; the OpenAPI
+    /// wording says otherwise).
+    pub async fn link_issues(
+        &self,
+        site: &Site,
+        link_type: &str,
+        inward: &str,
+        outward: &str,
+    ) -> Result<(), JiraError> {
+        let body = json!({
+            "type": { "name": link_type },
+            "inwardIssue": { "key": inward },
+            "outwardIssue": { "key": outward },
+        });
+        self.call::<Empty>(site, Method::POST, "/rest/api/3/issueLink", &[], Some(&body), Retries::None).await.map(drop)
+    }
+
     /// One page of an issue's comments.
     pub async fn list_comments(&self, site: &Site, key: &str, start_at: u64) -> Result<CommentPage, JiraError> {
         let path = format!("/rest/api/3/issue/{}/comment", segment(key));

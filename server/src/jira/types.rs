@@ -309,3 +309,23 @@ pub struct Priority {
     /// The name (`Highest` .. `Lowest` by default).
     pub name: String,
 }
+
+/// Parses Jira's timestamps: `2021-01-17T12:34:00.000+0000` (offset without a colon, as the REST
+/// API and webhooks send them) or RFC 3339.
+pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn jira_timestamps_parse() {
+        let t = super::parse_time("2021-01-17T12:34:00.000+0100").unwrap();
+        assert_eq!(t.to_rfc3339(), "2021-01-17T11:34:00+00:00");
+        assert!(super::parse_time("2021-01-17T12:34:00Z").is_some());
+        assert!(super::parse_time("yesterday").is_none());
+    }
+}

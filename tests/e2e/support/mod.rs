@@ -108,6 +108,7 @@ pub fn test_config(database_url: &str) -> Config {
     config.jira_backoff_base = std::time::Duration::from_millis(10);
     config.jira_backoff_max = std::time::Duration::from_millis(100);
     config.jira_search_settle = std::time::Duration::from_millis(200);
+    config.jira_duplicate_sweep = std::time::Duration::from_millis(1500);
     config.delivery_lease = std::time::Duration::from_secs(2);
     config
 }

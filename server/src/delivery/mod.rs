@@ -21,12 +21,16 @@ use crate::{
     api::{AppState, credentials::site_of},
     db::{
         self,
+        changes::{self, NewChange},
         deliveries::{CHANNEL, Delivery, kind},
     },
-    domain::ticket,
+    domain::{configuration::Configuration, ticket::EventView},
     error::ApiError,
-    jira::{CreatedIssue, JiraError, RetryPolicy, SearchRequest},
+    jira::{JiraError, RetryPolicy, Site},
 };
+
+mod sync;
+mod tickets;
 
 /// Worker settings.
 #[derive(Debug, Clone, Copy)]
@@ -41,13 +45,22 @@ pub struct WorkerConfig {
     pub batch: i64,
     /// Least wait before retrying a create whose outcome is unknown (search visibility lag).
     pub search_settle: Duration,
+    /// Delay of the second look for duplicates after such a create.
+    pub duplicate_sweep: Duration,
 }
 
 /// Why an attempt failed, as the schedule sees it.
-struct AttemptError {
+pub(crate) struct AttemptError {
     message: String,
     retry: Option<JiraError>,
     outcome_unknown: bool,
+}
+
+impl AttemptError {
+    /// A failure no retry can mend (the delivery goes DEAD with this message).
+    fn permanent(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retry: None, outcome_unknown: false }
+    }
 }
 
 impl From<ApiError> for AttemptError {
@@ -153,10 +166,13 @@ async fn process(state: &AppState, config: &WorkerConfig, delivery: Delivery) {
     let Some(token) = delivery.lease_token else { return };
     let started = std::time::Instant::now();
     let result = match delivery.kind.as_str() {
-        kind::CREATE_TICKET => create_ticket(state, &delivery, token).await,
-        other => {
-            Err(AttemptError { message: format!("unknown delivery kind {other}"), retry: None, outcome_unknown: false })
-        }
+        kind::CREATE_TICKET => tickets::create(state, config, &delivery, token).await,
+        kind::SWEEP_DUPLICATES => tickets::sweep_duplicates(state, &delivery, token).await,
+        kind::UPDATE_TICKET => sync::update(state, &delivery, token).await,
+        kind::TRANSITION => sync::transition(state, &delivery, token).await,
+        kind::ADD_COMMENT => sync::add_comment(state, &delivery, token).await,
+        kind::DELETE_COMMENT => sync::delete_comment(state, &delivery, token).await,
+        other => Err(AttemptError::permanent(format!("unknown delivery kind {other}"))),
     };
     metrics::histogram!("northstar_delivery_seconds").record(started.elapsed().as_secs_f64());
     let Err(err) = result else {
@@ -180,8 +196,19 @@ async fn process(state: &AppState, config: &WorkerConfig, delivery: Delivery) {
     tracing::warn!(error = %err.message, outcome, "delivery attempt failed");
     let stored = async {
         let mut conn = state.pool.get().await?;
-        db::deliveries::fail(&mut conn, delivery.id, token, &err.message, err.outcome_unknown, next).await?;
-        Ok::<_, ApiError>(())
+        conn.transaction::<_, ApiError, _>(async |conn| {
+            let failed =
+                db::deliveries::fail(conn, delivery.id, token, &err.message, err.outcome_unknown, next).await?;
+            if failed && next.is_none() {
+                let event = db::events::by_id(conn, delivery.event_id).await?;
+                let mut change = NewChange::of(&event, changes::kind::DELIVERY_FAILED, changes::origin::SYSTEM)
+                    .message(format!("{} failed for good: {}", delivery.kind, err.message));
+                change.configuration_id = Some(delivery.configuration_id);
+                db::changes::record(conn, &[change]).await?;
+            }
+            Ok(())
+        })
+        .await
     };
     if let Err(e) = stored.await {
         // The lease will expire and the delivery come back: nothing is lost.
@@ -189,82 +216,34 @@ async fn process(state: &AppState, config: &WorkerConfig, delivery: Delivery) {
     }
 }
 
-async fn create_ticket(state: &AppState, delivery: &Delivery, token: Uuid) -> Result<(), AttemptError> {
+/// What every delivery works from, read when it runs (so a delivery always brings the latest
+/// state, however long it waited).
+pub(crate) struct Context {
+    pub event: db::events::Event,
+    pub view: EventView,
+    pub configuration: Configuration,
+    pub site: Site,
+}
+
+async fn load(state: &AppState, delivery: &Delivery) -> Result<Context, AttemptError> {
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
     let event = db::events::by_id(&mut conn, delivery.event_id).await?;
-    let stored =
-        db::configurations::find(&mut conn, delivery.tenant_id, delivery.configuration_id, false).await?.ok_or_else(
-            || AttemptError { message: "the configuration was deleted".into(), retry: None, outcome_unknown: false },
-        )?;
+    let stored = db::configurations::find(&mut conn, delivery.tenant_id, delivery.configuration_id, false)
+        .await?
+        .ok_or_else(|| AttemptError::permanent("the configuration was deleted"))?;
     let configuration = db::configurations::to_domain(&stored).map_err(ApiError::internal)?;
-    let credential =
-        db::credentials::find(&mut conn, delivery.tenant_id, configuration.credential_id).await?.ok_or_else(|| {
-            AttemptError { message: "the credential was deleted".into(), retry: None, outcome_unknown: false }
-        })?;
+    let credential = db::credentials::find(&mut conn, delivery.tenant_id, configuration.credential_id)
+        .await?
+        .ok_or_else(|| AttemptError::permanent("the credential was deleted"))?;
     drop(conn);
     let site = site_of(state, &credential)?;
-    let view = event.view().map_err(|e| AttemptError {
-        message: format!("stored event: {e}"),
-        retry: None,
-        outcome_unknown: false,
-    })?;
-    let marker = ticket::marker_label(
-        &delivery.tenant_id.to_string(),
-        &event.external_id,
-        &configuration.id.to_string(),
-        delivery.generation as u32,
-    );
+    let view = event.view().map_err(|e| AttemptError::permanent(format!("stored event: {e}")))?;
+    Ok(Context { event, view, configuration, site })
+}
 
-    // An earlier attempt may have created the issue: a lost response, a timeout, or a worker that
-    // died holding the lease (the claim marks those). Look before creating again.
-    let mut found: Option<CreatedIssue> = None;
-    if delivery.outcome_unknown {
-        let page = state
-            .jira
-            .search_jql(
-                &site,
-                &SearchRequest {
-                    jql: format!("labels = \"{marker}\""),
-                    fields: vec!["created".into()],
-                    ..Default::default()
-                },
-            )
-            .await?;
-        if let Some(issue) = page.issues.into_iter().next() {
-            tracing::info!(jira_key = %issue.key, "adopting the issue an earlier attempt created");
-            found = Some(CreatedIssue { id: issue.id, key: issue.key, self_url: String::new() });
-        }
-    }
-    let created = match found {
-        Some(issue) => issue,
-        None => {
-            let payload = ticket::create_payload(&configuration, &view, &marker);
-            state.jira.create_issue(&site, &payload).await?
-        }
-    };
-    let row = db::events::Ticket {
-        id: Uuid::now_v7(),
-        tenant_id: delivery.tenant_id,
-        event_id: delivery.event_id,
-        configuration_id: delivery.configuration_id,
-        generation: delivery.generation,
-        delivery_id: delivery.id,
-        jira_issue_id: created.id.clone(),
-        jira_url: format!("{}/browse/{}", site.base_url, created.key),
-        jira_key: created.key.clone(),
-        trigger: view.trigger.as_str().to_owned(),
-        severity: view.severity.as_str().to_owned(),
-        created_at: Utc::now(),
-        closed_at: None,
-    };
+/// Closes a delivery that had nothing (more) to do.
+async fn done(state: &AppState, delivery: &Delivery, token: Uuid) -> Result<(), AttemptError> {
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        db::events::insert_ticket(conn, &row).await?;
-        db::deliveries::succeed(conn, delivery.id, token).await?;
-        Ok(())
-    })
-    .await?;
-    metrics::counter!("northstar_tickets_created_total", "trigger" => view.trigger.as_str()).increment(1);
-    tracing::info!(jira_key = %created.key, "ticket created");
+    db::deliveries::succeed(&mut conn, delivery.id, token).await?;
     Ok(())
 }
