@@ -16,7 +16,7 @@ use crate::{
     jira::{JiraClient, JiraSettings, RetryPolicy},
     proto,
     routing::RoutingCache,
-    telemetry,
+    telemetry, webhooks,
 };
 
 /// Why the server could not start.
@@ -116,16 +116,19 @@ impl Server {
             search_settle: config.jira_search_settle,
             duplicate_sweep: config.jira_duplicate_sweep,
         };
-        let state = AppState { pool, config: Arc::new(config), cipher, jira, routing, public_url };
+        let state =
+            AppState { pool, config: Arc::new(config), cipher, jira, routing, public_url, shutdown: shutdown.clone() };
         delivery::spawn(state.clone(), worker, url.clone(), shutdown.clone());
+        webhooks::inbox::spawn(state.clone(), url.clone(), shutdown.clone());
+        webhooks::reconcile::spawn(state.clone(), state.config.reconcile_interval, shutdown.clone());
         let grpc = tonic::transport::Server::builder()
             .layer(AuthLayer::new(auth))
-            .add_routes(api::routes(state))
+            .add_routes(api::routes(state.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
 
-        let http_router = http::router(http::HttpState { readiness, prometheus });
+        let http_router = http::router(http::HttpState { readiness, prometheus, app: state });
 
         let mut tasks = JoinSet::new();
         let stop = shutdown.clone();

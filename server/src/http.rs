@@ -1,5 +1,12 @@
-//! The HTTP sidecar: liveness, readiness, Prometheus; Jira webhooks join it with the sync issue.
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+//! The HTTP sidecar: liveness, readiness, Prometheus, and Jira's webhooks. No request logging
+//! here prints URIs: a webhook URL's query string may hold its secret.
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::health::Readiness;
@@ -11,15 +18,22 @@ pub struct HttpState {
     pub readiness: Readiness,
     /// Renders the process's metrics.
     pub prometheus: PrometheusHandle,
+    /// What webhook handling needs.
+    pub app: crate::api::AppState,
 }
 
 /// The sidecar's routes.
 pub fn router(state: HttpState) -> Router {
+    let webhooks = Router::new()
+        .route("/webhooks/jira/{configuration_id}", post(crate::webhooks::receive::handle))
+        .layer(DefaultBodyLimit::max(crate::webhooks::receive::MAX_BODY))
+        .with_state(state.app.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(prometheus))
         .with_state(state)
+        .merge(webhooks)
 }
 
 async fn healthz() -> &'static str {

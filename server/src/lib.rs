@@ -20,6 +20,7 @@ pub mod proto;
 pub mod routing;
 pub mod schema;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::Server;
 pub use config::Config;

@@ -249,6 +249,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_inbox (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        configuration_id -> Uuid,
+        identifier -> Text,
+        webhook_event -> Text,
+        body -> Bytea,
+        received_at -> Timestamptz,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        processed_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    reconcile_state (configuration_id) {
+        configuration_id -> Uuid,
+        swept_until -> Timestamptz,
+        lease_until -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(audit_log -> tenants (tenant_id));
 diesel::joinable!(credentials -> tenants (tenant_id));
@@ -264,6 +289,8 @@ diesel::joinable!(comments -> events (event_id));
 diesel::joinable!(jira_comments -> comments (comment_id));
 diesel::joinable!(jira_comments -> tickets (ticket_id));
 diesel::joinable!(event_changes -> events (event_id));
+diesel::joinable!(webhook_inbox -> configurations (configuration_id));
+diesel::joinable!(reconcile_state -> configurations (configuration_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
@@ -279,7 +306,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     group_members,
     jira_comments,
+    reconcile_state,
     resource_groups,
     tenants,
     tickets,
+    webhook_inbox,
 );

@@ -9,4 +9,6 @@ mod jira_client;
 mod openapi;
 mod outbound;
 mod routing;
+mod sync;
 mod tenants;
+mod watch;

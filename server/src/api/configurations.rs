@@ -293,7 +293,8 @@ struct Secret {
     sealed: crate::crypto::Sealed,
 }
 
-fn webhook_context(id: Uuid) -> String {
+/// The AAD that binds a sealed webhook secret to its configuration.
+pub fn webhook_context(id: Uuid) -> String {
     format!("webhook:{id}")
 }
 
@@ -616,6 +617,83 @@ impl Configurations {
         })
     }
 
+    async fn register_webhook(
+        &self,
+        caller: Caller,
+        r: proto::RegisterJiraWebhookRequest,
+    ) -> ApiResult<proto::RegisterJiraWebhookResponse> {
+        let tenant = caller.tenant_scope("", "tenant_id")?;
+        let id = convert::uuid(&r.configuration_id, "configuration_id")?;
+        let mut conn = self.state.pool.get().await?;
+        let (config, row) = self.load(&mut conn, tenant, id, false).await?;
+        if !config.bidirectional {
+            return Err(ApiError::FailedPrecondition(
+                "the configuration is not bidirectional; enable bidirectional first".into(),
+            ));
+        }
+        let sealed = match (&row.webhook_secret_ciphertext, &row.webhook_secret_nonce, &row.webhook_secret_key_id) {
+            (Some(c), Some(n), Some(k)) => {
+                crate::crypto::Sealed { ciphertext: c.clone(), nonce: n.clone(), key_id: k.clone() }
+            }
+            _ => return Err(ApiError::internal("a bidirectional configuration without a webhook secret")),
+        };
+        let secret = self.state.cipher.open(&sealed, &webhook_context(id)).map_err(ApiError::internal)?;
+        let credential = db::credentials::find(&mut conn, tenant, config.credential_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("credential".into()))?;
+        drop(conn);
+        let site = site_of(&self.state, &credential)?;
+        let jql = format!("project = \"{}\"", config.jira_project_key);
+        let events =
+            ["jira:issue_updated", "jira:issue_deleted", "comment_created", "comment_updated", "comment_deleted"];
+        let body = json!({
+            "name": format!("Northstar: {}", config.name),
+            "url": self.webhook_url(&config),
+            "events": events,
+            "filters": { "issue-related-events-section": jql },
+            "excludeBody": false,
+            "secret": secrecy::ExposeSecret::expose_secret(&secret),
+        });
+        let refused = |e: JiraError| match e {
+            e if e.is_retryable() => ApiError::Unavailable(format!("Jira: {e}")),
+            JiraError::Forbidden(_) | JiraError::Unauthorized => ApiError::FailedPrecondition(format!(
+                "Jira refused to register the webhook; the credential's account must be a Jira administrator: {e}"
+            )),
+            e => ApiError::FailedPrecondition(format!("Jira refused to register the webhook: {e}")),
+        };
+        let registered = match &row.jira_webhook_id {
+            Some(previous) => match self.state.jira.update_webhook(&site, previous, &body).await {
+                Err(JiraError::NotFound(_)) => self.state.jira.register_webhook(&site, &body).await,
+                other => other,
+            },
+            None => self.state.jira.register_webhook(&site, &body).await,
+        }
+        .map_err(refused)?;
+        let mut conn = self.state.pool.get().await?;
+        let (config, row) = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                db::configurations::set_jira_webhook(conn, tenant, id, &registered).await?;
+                audit(
+                    conn,
+                    &caller,
+                    tenant,
+                    "configuration.register_jira_webhook",
+                    ("configuration", id.to_string()),
+                    row.jira_webhook_id.as_ref().map(|w| json!({ "jira_webhook_id": w })),
+                    Some(json!({ "jira_webhook_id": registered, "jql_filter": jql })),
+                )
+                .await?;
+                self.load(conn, tenant, id, false).await
+            })
+            .await?;
+        Ok(proto::RegisterJiraWebhookResponse {
+            configuration: Some(self.to_proto(&config, &row)),
+            jira_webhook_id: registered,
+            jql_filter: jql,
+            webhook_events: events.iter().map(|e| (*e).to_owned()).collect(),
+        })
+    }
+
     async fn preview(
         &self,
         caller: Caller,
@@ -834,5 +912,6 @@ super::grpc_service! {
         validate_configuration(ValidateConfigurationRequest) -> ValidateConfigurationResponse = |s, c, r| s.validate(c, r).await;
         preview_routing(PreviewRoutingRequest) -> PreviewRoutingResponse = |s, c, r| s.preview(c, r).await;
         rotate_webhook_secret(RotateWebhookSecretRequest) -> RotateWebhookSecretResponse = |s, c, r| s.rotate(c, r).await;
+        register_jira_webhook(RegisterJiraWebhookRequest) -> RegisterJiraWebhookResponse = |s, c, r| s.register_webhook(c, r).await;
     }
 }

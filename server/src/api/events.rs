@@ -40,7 +40,7 @@ impl Events {
     }
 }
 
-fn status_to_proto(s: &str) -> proto::EventStatus {
+pub(super) fn status_to_proto(s: &str) -> proto::EventStatus {
     match s {
         "resolved" => proto::EventStatus::Resolved,
         "remediated" => proto::EventStatus::Remediated,
@@ -116,7 +116,7 @@ pub fn event_to_proto(e: &Event) -> ApiResult<proto::Event> {
     })
 }
 
-fn origin_to_proto(origin: &str) -> proto::Origin {
+pub(super) fn origin_to_proto(origin: &str) -> proto::Origin {
     match origin {
         "jira" => proto::Origin::Jira,
         "system" => proto::Origin::System,
@@ -573,6 +573,14 @@ super::grpc_service! {
         ) -> Result<tonic::Response<proto::SubmitEventsResponse>, tonic::Status> {
             let caller = Caller::of(&request)?;
             Ok(tonic::Response::new(self.submit_many(caller, request.into_inner()).await?))
+        }
+
+        async fn watch_event_changes(
+            &self,
+            request: tonic::Request<proto::WatchEventChangesRequest>,
+        ) -> Result<tonic::Response<super::watch::ChangeStream>, tonic::Status> {
+            let tenant = Caller::of(&request)?.tenant_scope("", "tenant_id")?;
+            Ok(tonic::Response::new(super::watch::start(&self.state, tenant, request.into_inner()).await?))
         }
     }
 }

@@ -26,13 +26,14 @@ macro_rules! grpc_service {
 pub(crate) use grpc_service;
 
 mod applications;
-mod configurations;
+pub mod configurations;
 pub mod convert;
 pub mod credentials;
 mod deliveries;
 mod events;
 pub mod paging;
 mod tenants;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -55,6 +56,9 @@ pub struct AppState {
     pub routing: RoutingCache,
     /// Base URL Jira reaches the sidecar at (webhook URLs), without a trailing slash.
     pub public_url: Arc<str>,
+    /// Cancelled when the server stops: long-lived streams end with it, or graceful shutdown
+    /// would wait for them forever.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// RPCs of services whose issue has not landed: each answers UNIMPLEMENTED through the

@@ -208,6 +208,32 @@ pub async fn all_of_tenant(conn: &mut AsyncPgConnection, tenant_id: Uuid) -> Que
     with_links(conn, rows).await
 }
 
+/// Records the id of the admin webhook registered in Jira for a configuration.
+pub async fn set_jira_webhook(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    webhook: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        configurations::table.filter(configurations::tenant_id.eq(tenant_id)).filter(configurations::id.eq(id)),
+    )
+    .set((configurations::jira_webhook_id.eq(webhook), configurations::updated_at.eq(chrono::Utc::now())))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Every enabled bidirectional configuration, of every tenant, as (tenant, configuration).
+pub async fn bidirectional(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(Uuid, Uuid)>> {
+    configurations::table
+        .filter(configurations::bidirectional.eq(true))
+        .filter(configurations::enabled_at.is_not_null())
+        .select((configurations::tenant_id, configurations::id))
+        .load(conn)
+        .await
+}
+
 /// Names of configurations using a credential (to explain a refused delete).
 pub async fn names_using_credential(
     conn: &mut AsyncPgConnection,

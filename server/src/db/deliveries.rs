@@ -126,6 +126,20 @@ pub async fn insert_creates(
     enqueue(conn, &rows).await
 }
 
+/// Whether a comment of ours to this ticket is still owed or on its way (its Jira id not yet
+/// stored).
+pub async fn comment_in_flight(conn: &mut AsyncPgConnection, event: Uuid, configuration: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        deliveries::table
+            .filter(deliveries::event_id.eq(event))
+            .filter(deliveries::configuration_id.eq(configuration))
+            .filter(deliveries::kind.eq(kind::ADD_COMMENT))
+            .filter(deliveries::state.eq_any([state::PENDING, state::IN_FLIGHT, state::FAILED])),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Wakes the workers of every replica at commit.
 pub async fn wake(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn).await.map(drop)

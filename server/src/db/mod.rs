@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod deliveries;
 pub mod events;
 pub mod tenants;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -94,4 +95,40 @@ pub async fn ping(pool: &DbPool, timeout: Duration) -> bool {
         diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
     };
     matches!(tokio::time::timeout(timeout, probe).await, Ok(Some(_)))
+}
+
+/// Wakes `wake` whenever `NOTIFY channel` is sent (and once per (re)connection, since a
+/// notification may have been missed meanwhile), until `shutdown`. Reconnects after errors.
+pub fn spawn_listener(
+    database_url: String,
+    channel: &'static str,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            let listen = async {
+                let mut conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(&database_url).await?;
+                diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn).await?;
+                wake.notify_one();
+                let stream = conn.notifications_stream();
+                let mut stream = std::pin::pin!(stream);
+                while let Some(n) = futures_util::StreamExt::next(&mut stream).await {
+                    n?;
+                    wake.notify_one();
+                }
+                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                result = listen => if let Err(err) = result {
+                    tracing::debug!(error = %err, channel, "listener reconnecting");
+                },
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
 }

@@ -10,8 +10,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
-use futures_util::StreamExt as _;
+use diesel_async::AsyncConnection as _;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -95,7 +94,7 @@ impl From<JiraError> for AttemptError {
 /// unfinished claim returns when its lease expires).
 pub fn spawn(state: AppState, config: WorkerConfig, database_url: String, shutdown: CancellationToken) {
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    spawn_listener(database_url, wake.clone(), shutdown.clone());
+    db::spawn_listener(database_url, CHANNEL, wake.clone(), shutdown.clone());
     tokio::spawn(async move {
         loop {
             if shutdown.is_cancelled() {
@@ -120,35 +119,6 @@ pub fn spawn(state: AppState, config: WorkerConfig, database_url: String, shutdo
                 () = shutdown.cancelled() => return,
                 () = wake.notified() => {}
                 () = tokio::time::sleep(config.poll_interval) => {}
-            }
-        }
-    });
-}
-
-fn spawn_listener(database_url: String, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        loop {
-            let listen = async {
-                let mut conn = AsyncPgConnection::establish(&database_url).await?;
-                diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).await?;
-                wake.notify_one();
-                let stream = conn.notifications_stream();
-                let mut stream = std::pin::pin!(stream);
-                while let Some(n) = stream.next().await {
-                    n?;
-                    wake.notify_one();
-                }
-                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
-            };
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                result = listen => if let Err(err) = result {
-                    tracing::debug!(error = %err, "delivery listener reconnecting");
-                },
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
     });

@@ -1,0 +1,2 @@
+DROP TABLE reconcile_state;
+DROP TABLE webhook_inbox;

@@ -1,0 +1,106 @@
+//! `POST /webhooks/jira/{configuration_id}`: verify before parsing, store raw, answer 204.
+//!
+//! Any verification failure (unknown configuration, not bidirectional, no secret, bad or missing
+//! signature) is the same 401 with nothing stored, so the endpoint tells a prober nothing about
+//! which configurations exist. The query string may carry the secret: it is never logged.
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use secrecy::ExposeSecret as _;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::{api::AppState, db, domain::webhook};
+
+/// Largest body accepted; Jira's issue payloads with every custom field stay far below.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The `?secret=` of sites that cannot sign.
+#[derive(serde::Deserialize)]
+pub struct SecretQuery {
+    secret: Option<String>,
+}
+
+fn refuse(status: StatusCode, outcome: &'static str) -> Response {
+    metrics::counter!("northstar_webhooks_total", "event" => "", "outcome" => outcome).increment(1);
+    status.into_response()
+}
+
+/// The handler.
+pub async fn handle(
+    State(state): State<AppState>,
+    Path(configuration): Path<String>,
+    Query(query): Query<SecretQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(configuration) = Uuid::parse_str(&configuration) else {
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
+    };
+    let receiver = async {
+        let mut conn = state.pool.get().await?;
+        Ok::<_, crate::error::ApiError>(db::webhooks::receiver(&mut conn, configuration).await?)
+    };
+    let receiver = match receiver.await {
+        Ok(r) => r,
+        // Jira retries a 5xx: the delivery is not lost while the database is away.
+        Err(err) => {
+            tracing::warn!(error = %err, "webhook: database unavailable");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        }
+    };
+    let Some((tenant_id, sealed)) = receiver.and_then(|r| Some((r.tenant_id, r.secret.filter(|_| r.bidirectional)?)))
+    else {
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
+    };
+    let Ok(secret) = state.cipher.open(&sealed, &crate::api::configurations::webhook_context(configuration)) else {
+        tracing::error!(%configuration, "webhook secret cannot be opened with the current master key");
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
+    };
+    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
+    if !webhook::verify(secret.expose_secret().as_bytes(), &body, signature, query.secret.as_deref()) {
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let parsed = match webhook::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            tracing::info!(%configuration, error = %err, "webhook: malformed body refused");
+            return refuse(StatusCode::BAD_REQUEST, "malformed");
+        }
+    };
+    // Jira keeps the identifier across its retries; a sender without one is deduplicated by content.
+    let identifier = headers
+        .get("x-atlassian-webhook-identifier")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(&body))));
+    let event = parsed.event.as_str().to_owned();
+    let row = db::webhooks::NewDelivery {
+        id: Uuid::now_v7(),
+        tenant_id,
+        configuration_id: configuration,
+        identifier: &identifier,
+        webhook_event: &event,
+        body: &body,
+    };
+    let stored = async {
+        let mut conn = state.pool.get().await?;
+        Ok::<_, crate::error::ApiError>(db::webhooks::store(&mut conn, &row).await?)
+    };
+    match stored.await {
+        Ok(new) => {
+            let outcome = if new { "accepted" } else { "duplicate" };
+            metrics::counter!("northstar_webhooks_total", "event" => event.clone(), "outcome" => outcome).increment(1);
+            tracing::debug!(%configuration, event, identifier, outcome, "webhook stored");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "webhook: storing failed");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+    }
+}
