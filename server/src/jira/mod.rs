@@ -377,6 +377,20 @@ impl JiraClient {
         self.call::<Empty>(site, Method::POST, "/rest/api/3/issueLink", &[], Some(&body), Retries::None).await.map(drop)
     }
 
+    /// Registers an admin webhook (needs the Administer Jira permission); returns Jira's id of it.
+    pub async fn register_webhook(&self, site: &Site, body: &Value) -> Result<String, JiraError> {
+        let created: Value =
+            self.call(site, Method::POST, "/rest/webhooks/1.0/webhook", &[], Some(body), Retries::None).await?;
+        webhook_id(&created)
+    }
+
+    /// Replaces an admin webhook registered earlier; `NotFound` when it is gone.
+    pub async fn update_webhook(&self, site: &Site, id: &str, body: &Value) -> Result<String, JiraError> {
+        let path = format!("/rest/webhooks/1.0/webhook/{}", segment(id));
+        let updated: Value = self.call(site, Method::PUT, &path, &[], Some(body), Retries::Interactive).await?;
+        webhook_id(&updated)
+    }
+
     /// One page of an issue's comments.
     pub async fn list_comments(&self, site: &Site, key: &str, start_at: u64) -> Result<CommentPage, JiraError> {
         let path = format!("/rest/api/3/issue/{}/comment", segment(key));
@@ -437,4 +451,14 @@ fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
 /// A path segment, percent-encoded.
 fn segment(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// The id of an admin webhook: the last segment of its `self` URL (the admin API has no id field).
+fn webhook_id(body: &Value) -> Result<String, JiraError> {
+    body.get("self")
+        .and_then(Value::as_str)
+        .and_then(|s| s.rsplit('/').next())
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| JiraError::NotJira { status: 201, message: "a webhook without `self`".into() })
 }
