@@ -41,6 +41,22 @@ enum Mode {
         #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN")]
         operator_token: String,
     },
+    /// GetMetrics over a tenant with `tickets` tickets seeded in the last 30 days (90% closed),
+    /// against the naive exact SQL over the same tickets as the baseline.
+    Metrics {
+        /// gRPC address of the server.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        addr: String,
+        /// Operator token (creates a fresh tenant for the run).
+        #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN")]
+        operator_token: String,
+        /// The server's PostgreSQL URL (tickets are seeded straight into it).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// Tickets to seed.
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: i64,
+    },
     /// Plain single-row INSERT commits on the given database (a scratch table, dropped after).
     Baseline {
         /// PostgreSQL URL.
@@ -102,6 +118,9 @@ where
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (label, (elapsed, report)) = match args.mode {
+        Mode::Metrics { addr, operator_token, database_url, tickets } => {
+            return metrics(&addr, &operator_token, &database_url, tickets, args.n.min(200)).await;
+        }
         Mode::Submit { addr, operator_token } => {
             let operator = Client::connect(addr.clone(), &operator_token).await?;
             let run_id = uuid::Uuid::new_v4().simple().to_string();
@@ -190,5 +209,138 @@ async fn main() -> anyhow::Result<()> {
     if report.errors > 0 {
         anyhow::bail!("{} calls failed", report.errors);
     }
+    Ok(())
+}
+
+/// Seeds a tenant with `tickets` tickets, then times `calls` GetMetrics calls and as many runs of
+/// the naive exact query (percentiles over every ticket of the window) on the same data.
+async fn metrics(
+    addr: &str,
+    operator_token: &str,
+    database_url: &str,
+    tickets: i64,
+    calls: usize,
+) -> anyhow::Result<()> {
+    use diesel_async::AsyncConnection as _;
+    let operator = Client::connect(addr.to_owned(), operator_token).await?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let tenant = operator
+        .tenants()
+        .create_tenant(proto::CreateTenantRequest { name: format!("metrics-bench-{run_id}") })
+        .await?
+        .into_inner()
+        .tenant
+        .context("no tenant")?;
+    let key = operator
+        .tenants()
+        .create_api_key(proto::CreateApiKeyRequest {
+            tenant_id: tenant.tenant_id.clone(),
+            name: "bench".into(),
+            role: proto::Role::Admin as i32,
+        })
+        .await?
+        .into_inner()
+        .api_key;
+    let admin = operator.with_api_key(&key)?;
+    admin
+        .applications()
+        .upsert_application(proto::UpsertApplicationRequest { application_id: "web".into(), name: "Web".into() })
+        .await?;
+    let credential = admin
+        .credentials()
+        .create_credential(proto::CreateCredentialRequest {
+            name: "bench".into(),
+            jira_url: "https://bench.atlassian.net".into(),
+            email: "bench@example.com".into(),
+            api_token: "never-used".into(),
+        })
+        .await?
+        .into_inner()
+        .credential
+        .context("no credential")?;
+    let configuration = admin
+        .configurations()
+        .create_configuration(proto::CreateConfigurationRequest {
+            name: "bench".into(),
+            credential_id: credential.credential_id,
+            trigger: proto::Trigger::Vulnerability as i32,
+            application_ids: vec!["web".into()],
+            jira_project_key: "SEC".into(),
+            default_issue_type: "Bug".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .configuration
+        .context("no configuration")?;
+    let mut conn = AsyncPgConnection::establish(database_url).await?;
+    let seeding = Instant::now();
+    // A million rows through the per-ticket trigger would take minutes: this session loads with
+    // triggers off and rebuilds the tenant's rollups set-based, as an operator's bulk load would.
+    diesel::sql_query("SET session_replication_role = replica").execute(&mut conn).await?;
+    diesel::sql_query(
+        "INSERT INTO events (id, tenant_id, external_id, kind, application_id, title, severity, first_seen_at) \
+         SELECT gen_random_uuid(), $1::uuid, 'bench-' || i, 'vulnerability', 'web', 'bench', \
+                (ARRAY['critical','high','medium','low','note'])[1 + i % 5], \
+                now() - (i % 2592000) * interval '1 second' \
+         FROM generate_series(1, $2) i",
+    )
+    .bind::<diesel::sql_types::Text, _>(&tenant.tenant_id)
+    .bind::<diesel::sql_types::BigInt, _>(tickets)
+    .execute(&mut conn)
+    .await?;
+    diesel::sql_query(
+        "INSERT INTO tickets (id, tenant_id, event_id, configuration_id, delivery_id, jira_issue_id, jira_key, \
+                              jira_url, trigger, severity, created_at, closed_at) \
+         SELECT gen_random_uuid(), e.tenant_id, e.id, $2::uuid, gen_random_uuid(), '1', 'SEC-1', 'x', \
+                'vulnerability', e.severity, e.first_seen_at, \
+                CASE WHEN random() < 0.9 THEN least(e.first_seen_at + random() * interval '5 days', now()) END \
+         FROM events e WHERE e.tenant_id = $1::uuid",
+    )
+    .bind::<diesel::sql_types::Text, _>(&tenant.tenant_id)
+    .bind::<diesel::sql_types::Text, _>(&configuration.configuration_id)
+    .execute(&mut conn)
+    .await?;
+    diesel::sql_query("SET session_replication_role = DEFAULT").execute(&mut conn).await?;
+    diesel::sql_query("SELECT metrics_rebuild($1::uuid)")
+        .bind::<diesel::sql_types::Text, _>(&tenant.tenant_id)
+        .execute(&mut conn)
+        .await?;
+    diesel::sql_query("ANALYZE tickets").execute(&mut conn).await?;
+    println!("seeded {tickets} tickets in {:.1}s", seeding.elapsed().as_secs_f64());
+
+    let mut service = Histogram::<u64>::new(3)?;
+    for _ in 0..calls {
+        let t = Instant::now();
+        admin.metrics().get_metrics(proto::GetMetricsRequest::default()).await?;
+        service.record(t.elapsed().as_micros() as u64)?;
+    }
+    let mut naive = Histogram::<u64>::new(3)?;
+    for _ in 0..calls.min(20) {
+        let t = Instant::now();
+        diesel::sql_query(
+            "SELECT trigger, severity, count(*), avg(s), \
+                    percentile_disc(0.5) WITHIN GROUP (ORDER BY s), percentile_disc(0.9) WITHIN GROUP (ORDER BY s) \
+             FROM (SELECT trigger, severity, extract(epoch FROM closed_at - created_at) AS s FROM tickets \
+                   WHERE tenant_id = $1::uuid AND closed_at >= now() - interval '30 days' AND unlinked_at IS NULL) t \
+             GROUP BY 1, 2",
+        )
+        .bind::<diesel::sql_types::Text, _>(&tenant.tenant_id)
+        .execute(&mut conn)
+        .await?;
+        naive.record(t.elapsed().as_micros() as u64)?;
+    }
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "GetMetrics, 30-day window over {tickets} tickets: p50 {:.1} ms, p99 {:.1} ms ({calls} calls)",
+        ms(&service, 0.5),
+        ms(&service, 0.99)
+    );
+    println!(
+        "baseline, naive exact SQL (percentiles over every ticket): p50 {:.1} ms, p99 {:.1} ms -> GetMetrics at {:.3}x its time",
+        ms(&naive, 0.5),
+        ms(&naive, 0.99),
+        ms(&service, 0.5) / ms(&naive, 0.5)
+    );
     Ok(())
 }

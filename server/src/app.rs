@@ -121,7 +121,10 @@ impl Server {
         delivery::spawn(state.clone(), worker, url.clone(), shutdown.clone());
         webhooks::inbox::spawn(state.clone(), url.clone(), shutdown.clone());
         webhooks::reconcile::spawn(state.clone(), state.config.reconcile_interval, shutdown.clone());
+        telemetry::spawn_gauges(state.pool.clone(), prometheus.clone(), telemetry::GAUGE_INTERVAL, shutdown.clone());
+        // Metrics outermost: they must see the status of calls the auth layer refuses.
         let grpc = tonic::transport::Server::builder()
+            .layer(telemetry::RpcMetricsLayer)
             .layer(AuthLayer::new(auth))
             .add_routes(api::routes(state.clone()))
             .add_service(health_service)

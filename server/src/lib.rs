@@ -15,6 +15,7 @@ pub mod health;
 pub mod http;
 pub mod jira;
 pub mod localdb;
+pub mod notify;
 pub mod propagate;
 pub mod proto;
 pub mod routing;

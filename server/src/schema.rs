@@ -274,6 +274,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ticket_created_daily (tenant_id, day, trigger, severity, configuration_id) {
+        tenant_id -> Uuid,
+        day -> Date,
+        trigger -> Text,
+        severity -> Text,
+        configuration_id -> Uuid,
+        tickets -> Int8,
+    }
+}
+
+diesel::table! {
+    ticket_closed_daily (tenant_id, day, trigger, severity) {
+        tenant_id -> Uuid,
+        day -> Date,
+        trigger -> Text,
+        severity -> Text,
+        tickets -> Int8,
+        seconds_sum -> Float8,
+        histogram -> Array<Nullable<Int4>>,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(audit_log -> tenants (tenant_id));
 diesel::joinable!(credentials -> tenants (tenant_id));
@@ -309,6 +332,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     reconcile_state,
     resource_groups,
     tenants,
+    ticket_closed_daily,
+    ticket_created_daily,
     tickets,
     webhook_inbox,
 );

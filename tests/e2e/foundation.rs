@@ -213,6 +213,8 @@ fn diesel_type(udt: &str) -> &str {
         "bool" => "Bool",
         "_text" => "Array<Text>",
         "xid8" => "Xid8",
+        "_int4" => "Array<Nullable<Int4>>",
+        "date" => "Date",
         other => panic!("add {other} to diesel_type"),
     }
 }

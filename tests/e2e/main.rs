@@ -2,12 +2,16 @@
 //! reached only through the client crate and HTTP. One test binary, so one link.
 mod support;
 
+mod cookbook;
 mod credentials;
 mod delivery;
 mod foundation;
 mod jira_client;
+mod metrics;
 mod openapi;
 mod outbound;
+mod prometheus;
+mod python;
 mod routing;
 mod sync;
 mod tenants;

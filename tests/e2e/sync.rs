@@ -42,7 +42,7 @@ async fn status(client: &Client, external_id: &str) -> EventStatus {
 
 /// A bidirectional configuration of `trigger` for app `web`, with the simulator's webhook
 /// pointed at it (signed with its secret). Returns the admin client, the webhook URL and secret.
-async fn bidirectional(test: &TestApp, sim: &Simulator, trigger: Trigger) -> (Client, String, String) {
+pub(crate) async fn bidirectional(test: &TestApp, sim: &Simulator, trigger: Trigger) -> (Client, String, String) {
     let (_, admin) = test.tenant_with_key("acme", proto::Role::Admin).await;
     crate::routing::app(&admin, "web").await;
     let cred = crate::support::sim_credential(&admin, sim).await;
@@ -64,7 +64,7 @@ async fn bidirectional(test: &TestApp, sim: &Simulator, trigger: Trigger) -> (Cl
     (admin, created.webhook_url, created.webhook_secret)
 }
 
-async fn ticket_key(client: &Client, external_id: &str) -> String {
+pub(crate) async fn ticket_key(client: &Client, external_id: &str) -> String {
     wait_for_tickets(client, external_id, 1).await[0].jira_issue_key.clone()
 }
 

@@ -31,6 +31,7 @@ pub mod convert;
 pub mod credentials;
 mod deliveries;
 mod events;
+mod metrics;
 pub mod paging;
 mod tenants;
 pub mod watch;
@@ -66,8 +67,6 @@ pub struct AppState {
 struct NotYetImplemented;
 
 #[tonic::async_trait]
-impl proto::metrics_service_server::MetricsService for NotYetImplemented {}
-#[tonic::async_trait]
 impl proto::audit_service_server::AuditService for NotYetImplemented {}
 
 /// Every service of the contract, ready to be served behind the auth layer.
@@ -84,8 +83,8 @@ pub fn routes(state: AppState) -> Routes {
             configurations::Configurations::new(state.clone()),
         ))
         .add_service(event_service_server::EventServiceServer::new(events::Events::new(state.clone())))
-        .add_service(delivery_service_server::DeliveryServiceServer::new(deliveries::Deliveries::new(state)))
-        .add_service(metrics_service_server::MetricsServiceServer::new(NotYetImplemented))
+        .add_service(delivery_service_server::DeliveryServiceServer::new(deliveries::Deliveries::new(state.clone())))
+        .add_service(metrics_service_server::MetricsServiceServer::new(metrics::Metrics::new(state)))
         .add_service(audit_service_server::AuditServiceServer::new(NotYetImplemented))
 }
 

@@ -6,17 +6,12 @@
 //! are woken by `NOTIFY northstar_changes` through one LISTEN connection per process and
 //! database, and poll as well, because a notification can be missed and a row only becomes
 //! readable once older transactions of the whole cluster have ended.
-use std::{
-    collections::HashMap,
-    sync::{Arc, LazyLock, Mutex, Weak},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use base64::Engine as _;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
-use futures_util::StreamExt as _;
+use diesel_async::AsyncPgConnection;
 use secrecy::ExposeSecret as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
@@ -30,6 +25,7 @@ use crate::{
         changes::{FeedChange, FeedFilter, FeedPosition, kind, origin},
     },
     error::{ApiError, ApiResult},
+    notify::Notifier,
     proto,
 };
 
@@ -59,7 +55,7 @@ pub async fn start(
 ) -> ApiResult<ChangeStream> {
     let filter = filter_of(&request)?;
     let cursor = (!request.cursor.is_empty()).then(|| decode_cursor(&request.cursor)).transpose()?;
-    let notifier = ChangeNotifier::for_database(state.config.database_url.expose_secret());
+    let notifier = Notifier::for_channel(state.config.database_url.expose_secret(), db::changes::CHANNEL);
     let mut conn = state.pool.get().await?;
     let head = db::changes::feed_head(&mut conn).await?;
     drop(conn);
@@ -157,7 +153,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(mut self, notifier: Arc<ChangeNotifier>) {
+    async fn run(mut self, notifier: Arc<Notifier>) {
         let mut wake = notifier.subscribe();
         let mut failed_reads = 0;
         loop {
@@ -304,66 +300,6 @@ fn ticket_of(
             ..Default::default()
         },
     })
-}
-
-/// Wakes every watcher of one database when `NOTIFY northstar_changes` arrives. One per process
-/// and database URL (test processes run servers on several databases), alive while some stream
-/// uses it: the last stream to end stops its LISTEN connection.
-struct ChangeNotifier {
-    wake: watch::Receiver<u64>,
-    listener: tokio::task::AbortHandle,
-}
-
-static NOTIFIERS: LazyLock<Mutex<HashMap<String, Weak<ChangeNotifier>>>> = LazyLock::new(Mutex::default);
-
-impl ChangeNotifier {
-    fn for_database(url: &str) -> Arc<Self> {
-        let mut notifiers = NOTIFIERS.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(notifier) = notifiers.get(url).and_then(Weak::upgrade) {
-            return notifier;
-        }
-        notifiers.retain(|_, n| n.strong_count() > 0);
-        let (tx, wake) = watch::channel(0u64);
-        let listener = tokio::spawn(listen(url.to_owned(), tx)).abort_handle();
-        let notifier = Arc::new(Self { wake, listener });
-        notifiers.insert(url.to_owned(), Arc::downgrade(&notifier));
-        notifier
-    }
-
-    fn subscribe(&self) -> watch::Receiver<u64> {
-        self.wake.clone()
-    }
-}
-
-impl Drop for ChangeNotifier {
-    fn drop(&mut self) {
-        self.listener.abort();
-    }
-}
-
-async fn listen(url: String, tx: watch::Sender<u64>) {
-    let bump = || tx.send_modify(|n| *n = n.wrapping_add(1));
-    loop {
-        let result = async {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
-            diesel::sql_query(format!("LISTEN {}", db::changes::CHANNEL)).execute(&mut conn).await?;
-            // Whatever was announced while nobody listened is unknown: everyone reads once.
-            bump();
-            let notifications = conn.notifications_stream();
-            let mut notifications = std::pin::pin!(notifications);
-            while let Some(notification) = notifications.next().await {
-                notification?;
-                bump();
-            }
-            Err::<(), Box<dyn std::error::Error + Send + Sync>>("notification stream ended".into())
-        }
-        .await;
-        if let Err(err) = result {
-            // Watchers keep polling meanwhile; only their latency suffers.
-            tracing::warn!(error = %err, "change listener lost its connection; reconnecting");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod configurations;
 pub mod credentials;
 pub mod deliveries;
 pub mod events;
+pub mod metrics;
 pub mod tenants;
 pub mod webhooks;
 

@@ -86,16 +86,27 @@ impl Limiter {
                 let mut bucket = site.bucket.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
                 match bucket.paused_until {
-                    Some(until) if until > now => Some(until - now),
-                    _ => self.take_token(&mut bucket, now),
+                    Some(until) if until > now => Some(("retry_after", until - now)),
+                    _ => self.take_token(&mut bucket, now).map(|wait| ("rate", wait)),
                 }
             };
             match wait {
-                Some(wait) => tokio::time::sleep(wait).await,
+                Some((reason, wait)) => {
+                    record_wait(reason, wait);
+                    tokio::time::sleep(wait).await;
+                }
                 None => break,
             }
         }
-        let permit = site.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let permit = match site.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let started = Instant::now();
+                let permit = site.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+                record_wait("concurrency", started.elapsed());
+                permit
+            }
+        };
         Permit { _permit: permit }
     }
 
@@ -119,6 +130,13 @@ impl Limiter {
         let until = Instant::now() + wait;
         bucket.paused_until = Some(bucket.paused_until.map_or(until, |u| u.max(until)));
     }
+}
+
+/// Why a credential's requests are held back, and for how long: a 429 storm, a tenant at its
+/// budget, and a slow Jira look alike from the delivery side.
+fn record_wait(reason: &'static str, wait: Duration) {
+    metrics::counter!("northstar_jira_rate_limit_waits_total", "reason" => reason).increment(1);
+    metrics::histogram!("northstar_jira_rate_limit_wait_seconds", "reason" => reason).record(wait.as_secs_f64());
 }
 
 #[cfg(test)]

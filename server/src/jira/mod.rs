@@ -172,14 +172,29 @@ impl JiraClient {
         if let Some(body) = body {
             request = request.json(body);
         }
+        // Timed after the limiter: its waits have their own metric, and this one is Jira's latency.
         let started = std::time::Instant::now();
-        let response = request.send().await.map_err(|e| JiraError::from_transport(&e))?;
-        let status = response.status();
-        metrics::counter!("northstar_jira_requests_total", "method" => method.to_string(), "status" => status.as_u16().to_string())
-            .increment(1);
-        metrics::histogram!("northstar_jira_request_seconds").record(started.elapsed().as_secs_f64());
-        let retry_after = retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| JiraError::from_transport(&e))?.to_vec();
+        let received = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let retry_after = retry_after(response.headers());
+            let body = response.bytes().await?.to_vec();
+            Ok::<_, reqwest::Error>((status, retry_after, body))
+        }
+        .await;
+        let endpoint = endpoint(path);
+        let status_label = match &received {
+            Ok((status, ..)) => status.as_u16().to_string(),
+            Err(_) => "error".to_owned(),
+        };
+        metrics::counter!(
+            "northstar_jira_requests_total",
+            "method" => method.to_string(), "endpoint" => endpoint, "status" => status_label
+        )
+        .increment(1);
+        metrics::histogram!("northstar_jira_request_seconds", "endpoint" => endpoint)
+            .record(started.elapsed().as_secs_f64());
+        let (status, retry_after, body) = received.map_err(|e| JiraError::from_transport(&e))?;
         if status.is_redirection() {
             // Only a redirect to another host is left unfollowed, and it would carry our credentials.
             return Err(JiraError::NotJira { status: status.as_u16(), message: "redirected to another host".into() });
@@ -448,6 +463,45 @@ fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
     Some(wait)
 }
 
+/// The paths this client requests, as metric labels: ids become `:name` so that issue keys cannot
+/// multiply the series. Literal segments come before the templates they would also match.
+/// (Not `{name}`: some Prometheus text parsers end a label set at the first `}`.)
+const ENDPOINTS: &[&str] = &[
+    "/rest/api/3/myself",
+    "/rest/api/3/project/search",
+    "/rest/api/3/project/:key",
+    "/rest/api/3/issue",
+    "/rest/api/3/issue/bulk",
+    "/rest/api/3/issue/createmeta/:project/issuetypes",
+    "/rest/api/3/issue/createmeta/:project/issuetypes/:id",
+    "/rest/api/3/issue/:key",
+    "/rest/api/3/issue/:key/transitions",
+    "/rest/api/3/issue/:key/comment",
+    "/rest/api/3/issue/:key/comment/:id",
+    "/rest/api/3/issueLink",
+    "/rest/api/3/search/jql",
+    "/rest/api/3/user",
+    "/rest/api/3/priority",
+    "/rest/webhooks/1.0/webhook",
+    "/rest/webhooks/1.0/webhook/:id",
+];
+
+/// The route template of a request path, `other` for a path outside [`ENDPOINTS`], so the label
+/// stays bounded whatever a caller passes.
+fn endpoint(path: &str) -> &'static str {
+    let matches = |template: &str| {
+        let (mut t, mut p) = (template.split('/'), path.split('/'));
+        loop {
+            match (t.next(), p.next()) {
+                (None, None) => return true,
+                (Some(t), Some(p)) if t == p || (t.starts_with(':') && !p.is_empty()) => {}
+                _ => return false,
+            }
+        }
+    };
+    ENDPOINTS.iter().copied().find(|template| matches(template)).unwrap_or("other")
+}
+
 /// A path segment, percent-encoded.
 fn segment(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
@@ -461,4 +515,42 @@ fn webhook_id(body: &Value) -> Result<String, JiraError> {
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
         .ok_or_else(|| JiraError::NotJira { status: 201, message: "a webhook without `self`".into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_hide_ids_and_stay_bounded() {
+        let key = segment("SIM-42");
+        let cases = [
+            (format!("/rest/api/3/issue/{key}/transitions"), "/rest/api/3/issue/:key/transitions"),
+            (format!("/rest/api/3/issue/{key}"), "/rest/api/3/issue/:key"),
+            (format!("/rest/api/3/issue/{key}/comment/10001"), "/rest/api/3/issue/:key/comment/:id"),
+            ("/rest/api/3/issue".to_owned(), "/rest/api/3/issue"),
+            ("/rest/api/3/issue/bulk".to_owned(), "/rest/api/3/issue/bulk"),
+            ("/rest/api/3/project/search".to_owned(), "/rest/api/3/project/search"),
+            (format!("/rest/api/3/project/{}", segment("A B")), "/rest/api/3/project/:key"),
+            (
+                "/rest/api/3/issue/createmeta/SIM/issuetypes/10004".to_owned(),
+                "/rest/api/3/issue/createmeta/:project/issuetypes/:id",
+            ),
+            ("/rest/webhooks/1.0/webhook/7".to_owned(), "/rest/webhooks/1.0/webhook/:id"),
+            // An empty id is no id; unknown paths share one label.
+            ("/rest/api/3/issue/".to_owned(), "other"),
+            ("/rest/api/2/issue/SIM-1".to_owned(), "other"),
+            (format!("/rest/api/3/issue/{key}/transitions/extra"), "other"),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(endpoint(&path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn no_endpoint_is_shadowed_by_an_earlier_one() {
+        for template in ENDPOINTS {
+            assert_eq!(endpoint(template), *template);
+        }
+    }
 }
