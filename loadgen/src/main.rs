@@ -122,26 +122,8 @@ async fn main() -> anyhow::Result<()> {
             return metrics(&addr, &operator_token, &database_url, tickets, args.n.min(200)).await;
         }
         Mode::Submit { addr, operator_token } => {
-            let operator = Client::connect(addr.clone(), &operator_token).await?;
             let run_id = uuid::Uuid::new_v4().simple().to_string();
-            let tenant = operator
-                .tenants()
-                .create_tenant(proto::CreateTenantRequest { name: format!("loadgen-{run_id}") })
-                .await?
-                .into_inner()
-                .tenant
-                .context("no tenant")?;
-            let key = operator
-                .tenants()
-                .create_api_key(proto::CreateApiKeyRequest {
-                    tenant_id: tenant.tenant_id,
-                    name: "loadgen".into(),
-                    role: proto::Role::Writer as i32,
-                })
-                .await?
-                .into_inner()
-                .api_key;
-            let client = operator.with_api_key(&key)?;
+            let (_, client) = fresh_tenant(&addr, &operator_token, &run_id, proto::Role::Writer).await?;
             let result = run(args.n, args.concurrency, move |i| {
                 let client = client.clone();
                 let run_id = run_id.clone();
@@ -212,6 +194,35 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A new tenant for this run and a client with a key of `role` in it.
+async fn fresh_tenant(
+    addr: &str,
+    operator_token: &str,
+    run_id: &str,
+    role: proto::Role,
+) -> anyhow::Result<(proto::Tenant, Client)> {
+    let operator = Client::connect(addr.to_owned(), operator_token).await?;
+    let tenant = operator
+        .tenants()
+        .create_tenant(proto::CreateTenantRequest { name: format!("loadgen-{run_id}") })
+        .await?
+        .into_inner()
+        .tenant
+        .context("no tenant")?;
+    let key = operator
+        .tenants()
+        .create_api_key(proto::CreateApiKeyRequest {
+            tenant_id: tenant.tenant_id.clone(),
+            name: "loadgen".into(),
+            role: role as i32,
+        })
+        .await?
+        .into_inner()
+        .api_key;
+    let client = operator.with_api_key(&key)?;
+    Ok((tenant, client))
+}
+
 /// Seeds a tenant with `tickets` tickets, then times `calls` GetMetrics calls and as many runs of
 /// the naive exact query (percentiles over every ticket of the window) on the same data.
 async fn metrics(
@@ -222,26 +233,8 @@ async fn metrics(
     calls: usize,
 ) -> anyhow::Result<()> {
     use diesel_async::AsyncConnection as _;
-    let operator = Client::connect(addr.to_owned(), operator_token).await?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let tenant = operator
-        .tenants()
-        .create_tenant(proto::CreateTenantRequest { name: format!("metrics-bench-{run_id}") })
-        .await?
-        .into_inner()
-        .tenant
-        .context("no tenant")?;
-    let key = operator
-        .tenants()
-        .create_api_key(proto::CreateApiKeyRequest {
-            tenant_id: tenant.tenant_id.clone(),
-            name: "bench".into(),
-            role: proto::Role::Admin as i32,
-        })
-        .await?
-        .into_inner()
-        .api_key;
-    let admin = operator.with_api_key(&key)?;
+    let (tenant, admin) = fresh_tenant(addr, operator_token, &run_id, proto::Role::Admin).await?;
     admin
         .applications()
         .upsert_application(proto::UpsertApplicationRequest { application_id: "web".into(), name: "Web".into() })
@@ -277,10 +270,13 @@ async fn metrics(
     let seeding = Instant::now();
     // A million rows through the per-ticket trigger would take minutes: this session loads with
     // triggers off and rebuilds the tenant's rollups set-based, as an operator's bulk load would.
+    // Ids are sequential (as UUIDv7 are) so the indexes fill in order; the bench database is
+    // meant to be fresh.
     diesel::sql_query("SET session_replication_role = replica").execute(&mut conn).await?;
     diesel::sql_query(
         "INSERT INTO events (id, tenant_id, external_id, kind, application_id, title, severity, first_seen_at) \
-         SELECT gen_random_uuid(), $1::uuid, 'bench-' || i, 'vulnerability', 'web', 'bench', \
+         SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, $1::uuid, \
+                'bench-' || lpad(i::text, 10, '0'), 'vulnerability', 'web', 'bench', \
                 (ARRAY['critical','high','medium','low','note'])[1 + i % 5], \
                 now() - (i % 2592000) * interval '1 second' \
          FROM generate_series(1, $2) i",
@@ -292,7 +288,7 @@ async fn metrics(
     diesel::sql_query(
         "INSERT INTO tickets (id, tenant_id, event_id, configuration_id, delivery_id, jira_issue_id, jira_key, \
                               jira_url, trigger, severity, created_at, closed_at) \
-         SELECT gen_random_uuid(), e.tenant_id, e.id, $2::uuid, gen_random_uuid(), '1', 'SEC-1', 'x', \
+         SELECT e.id, e.tenant_id, e.id, $2::uuid, e.id, '1', 'SEC-1', 'x', \
                 'vulnerability', e.severity, e.first_seen_at, \
                 CASE WHEN random() < 0.9 THEN least(e.first_seen_at + random() * interval '5 days', now()) END \
          FROM events e WHERE e.tenant_id = $1::uuid",

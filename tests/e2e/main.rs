@@ -2,6 +2,7 @@
 //! reached only through the client crate and HTTP. One test binary, so one link.
 mod support;
 
+mod audit;
 mod cookbook;
 mod credentials;
 mod delivery;

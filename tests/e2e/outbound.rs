@@ -14,28 +14,8 @@ use tonic::Code;
 use crate::{
     delivery::{config, setup, submit, tickets_of, wait_for_tickets},
     routing::vulnerability,
-    support::{TestApp, init_logging},
+    support::{TestApp, eventually, get_event as get, init_logging},
 };
-
-/// Polls `check` until it holds, for up to 15 s.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..150 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within 15 s");
-}
-
-async fn get(client: &Client, external_id: &str) -> proto::GetEventResponse {
-    client
-        .events()
-        .get_event(proto::GetEventRequest { external_id: external_id.into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner()
-}
 
 async fn set_status(client: &Client, external_id: &str, status: EventStatus) -> Result<proto::Event, tonic::Status> {
     client
@@ -140,6 +120,22 @@ async fn status_changes_transition_tickets_and_reopen_them() {
     settled(&admin).await;
     let ticket = &get(&admin, "vuln-1").await.tickets[0];
     assert_eq!(ticket.state(), TicketState::Done);
+    let transitions = admin
+        .deliveries()
+        .list_deliveries(proto::ListDeliveriesRequest {
+            external_id: "vuln-1".into(),
+            kind: proto::DeliveryKind::Transition as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    assert_eq!(transitions.len(), 1, "{transitions:#?}");
+    let t = &transitions[0];
+    assert_eq!((t.kind(), t.state()), (proto::DeliveryKind::Transition, proto::DeliveryState::Succeeded));
+    assert_eq!((t.external_id.as_str(), t.jira_issue_key.as_str()), ("vuln-1", key.as_str()));
+    assert!(t.next_attempt_time.is_none(), "nothing is due for a finished delivery");
     assert_eq!(ticket.jira_status, "Done");
     assert!(ticket.close_time.is_some());
 

@@ -527,3 +527,46 @@ async fn a_change_on_one_replica_reroutes_on_every_replica() {
     assert!(routed, "the second replica never rebuilt its routing");
     second.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn listing_by_application_includes_configurations_that_reach_it_through_a_group() {
+    let test = TestApp::start().await;
+    let (_, admin) = test.tenant_with_key("acme", Role::Admin).await;
+    for id in ["web", "api", "other"] {
+        app(&admin, id).await;
+    }
+    let cred = credential(&admin, "https://acme.atlassian.net").await;
+    let payments = group(&admin, "payments", &["api"]).await;
+    let create = |name: &str, apps: Vec<String>, groups: Vec<String>| proto::CreateConfigurationRequest {
+        application_ids: apps,
+        resource_group_ids: groups,
+        ..configuration(name, &cred, Trigger::Vulnerability)
+    };
+    for request in [
+        create("direct", vec!["api".into()], vec![]),
+        create("via-group", vec![], vec![payments.clone()]),
+        create("unrelated", vec!["other".into()], vec![]),
+    ] {
+        admin.configurations().create_configuration(request).await.unwrap();
+    }
+    let names = |application_id: &str| {
+        let admin = admin.clone();
+        let application_id = application_id.to_owned();
+        async move {
+            let mut names: Vec<String> = admin
+                .configurations()
+                .list_configurations(proto::ListConfigurationsRequest { application_id, ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner()
+                .configurations
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(names("api").await, ["direct", "via-group"]);
+    assert_eq!(names("web").await, Vec::<String>::new());
+}

@@ -12,29 +12,10 @@ use northstar_jira_client::{
 use crate::{
     delivery::{setup, submit, wait_for_tickets},
     routing::{configuration, vulnerability},
-    support::{TestApp, TestDb, init_logging},
+    support::{TestApp, TestDb, eventually, get_event as get, init_logging},
 };
 
 const ALICE: &str = "alice@example.com";
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..150 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within 15 s");
-}
-
-async fn get(client: &Client, external_id: &str) -> proto::GetEventResponse {
-    client
-        .events()
-        .get_event(proto::GetEventRequest { external_id: external_id.into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner()
-}
 
 async fn status(client: &Client, external_id: &str) -> EventStatus {
     get(client, external_id).await.status()

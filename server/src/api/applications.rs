@@ -110,12 +110,11 @@ impl Applications {
         let (app, created) = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 let (app, created) = q::upsert_application(conn, tenant, &id, &name).await?;
-                let action = if created { "application.create" } else { "application.update" };
                 audit(
                     conn,
                     &caller,
                     tenant,
-                    action,
+                    "UpsertApplication",
                     ("application", id.clone()),
                     None,
                     Some(json!({ "application_id": id, "name": name })),
@@ -165,7 +164,7 @@ impl Applications {
                 conn,
                 &caller,
                 tenant,
-                "application.delete",
+                "DeleteApplication",
                 ("application", id.clone()),
                 Some(json!({ "application_id": before.application_id, "name": before.name })),
                 None,
@@ -206,7 +205,7 @@ impl Applications {
                     conn,
                     &caller,
                     tenant,
-                    "resource_group.create",
+                    "CreateResourceGroup",
                     ("resource_group", group.id.to_string()),
                     None,
                     Some(after),
@@ -279,7 +278,7 @@ impl Applications {
                     conn,
                     &caller,
                     tenant,
-                    "resource_group.update",
+                    "UpdateResourceGroup",
                     ("resource_group", id.to_string()),
                     Some(group_view(&before)),
                     Some(group_view(&after)),
@@ -303,7 +302,7 @@ impl Applications {
                 conn,
                 &caller,
                 tenant,
-                "resource_group.delete",
+                "DeleteResourceGroup",
                 ("resource_group", id.to_string()),
                 Some(group_view(&before)),
                 None,
@@ -350,7 +349,7 @@ impl Applications {
                 if changed > 0 {
                     q::notify_routing_changed(conn, tenant).await?;
                 }
-                let action = if add { "resource_group.add_members" } else { "resource_group.remove_members" };
+                let action = if add { "AddGroupMembers" } else { "RemoveGroupMembers" };
                 audit(
                     conn,
                     &caller,

@@ -104,7 +104,7 @@ impl Credentials {
                     conn,
                     &caller,
                     tenant_id,
-                    "credential.create",
+                    "CreateCredential",
                     ("credential", id.to_string()),
                     None,
                     Some(audit_view(&credential)),
@@ -169,7 +169,7 @@ impl Credentials {
                     conn,
                     &caller,
                     tenant_id,
-                    "credential.update",
+                    "UpdateCredential",
                     ("credential", id.to_string()),
                     Some(audit_view(&before)),
                     Some(audit_view(&after)),
@@ -196,7 +196,7 @@ impl Credentials {
                 )));
             }
             db::credentials::delete(conn, tenant_id, id).await?;
-            audit(conn, &caller, tenant_id, "credential.delete", ("credential", id.to_string()), Some(audit_view(&before)), None)
+            audit(conn, &caller, tenant_id, "DeleteCredential", ("credential", id.to_string()), Some(audit_view(&before)), None)
             .await?;
             Ok(())
         })

@@ -23,10 +23,28 @@ impl Deliveries {
     }
 }
 
+/// Stored kinds and their proto names, both ways.
+const KINDS: [(&str, proto::DeliveryKind); 6] = {
+    use db::deliveries::kind::*;
+    [
+        (CREATE_TICKET, proto::DeliveryKind::CreateTicket),
+        (UPDATE_TICKET, proto::DeliveryKind::UpdateTicket),
+        (ADD_COMMENT, proto::DeliveryKind::AddComment),
+        (DELETE_COMMENT, proto::DeliveryKind::DeleteComment),
+        (TRANSITION, proto::DeliveryKind::Transition),
+        (SWEEP_DUPLICATES, proto::DeliveryKind::CloseDuplicate),
+    ]
+};
+
 fn kind_to_proto(kind: &str) -> proto::DeliveryKind {
-    match kind {
-        db::deliveries::kind::CREATE_TICKET => proto::DeliveryKind::CreateTicket,
-        _ => proto::DeliveryKind::Unspecified,
+    KINDS.iter().find(|(k, _)| *k == kind).map_or(proto::DeliveryKind::Unspecified, |(_, p)| *p)
+}
+
+fn kind_name(value: i32) -> ApiResult<Option<&'static str>> {
+    match proto::DeliveryKind::try_from(value) {
+        Ok(proto::DeliveryKind::Unspecified) => Ok(None),
+        Ok(p) => Ok(KINDS.iter().find(|(_, k)| *k == p).map(|(k, _)| *k)),
+        Err(_) => Err(ApiError::invalid("kind", format!("unknown value {value}"))),
     }
 }
 
@@ -55,7 +73,36 @@ fn state_name(value: i32) -> ApiResult<Option<&'static str>> {
     })
 }
 
-fn to_proto(d: &Delivery) -> proto::Delivery {
+/// What a delivery row does not hold itself: its event's external id and its ticket's key.
+#[derive(Default)]
+struct Context {
+    external_ids: std::collections::HashMap<uuid::Uuid, String>,
+    tickets: Vec<db::events::Ticket>,
+}
+
+impl Context {
+    async fn of(conn: &mut db::DbConn, tenant: uuid::Uuid, rows: &[Delivery]) -> ApiResult<Self> {
+        let mut events: Vec<uuid::Uuid> = rows.iter().map(|d| d.event_id).collect();
+        events.sort();
+        events.dedup();
+        let mut context = Context::default();
+        for event in events {
+            if let Some(e) = db::events::find(conn, tenant, Some(event), None).await? {
+                context.external_ids.insert(event, e.external_id);
+            }
+            context.tickets.extend(db::events::tickets_of(conn, tenant, event).await?);
+        }
+        Ok(context)
+    }
+}
+
+fn to_proto(d: &Delivery, context: &Context) -> proto::Delivery {
+    use db::deliveries::state::*;
+    let waiting = matches!(d.state.as_str(), PENDING | FAILED);
+    let ticket = context
+        .tickets
+        .iter()
+        .find(|t| t.event_id == d.event_id && t.configuration_id == d.configuration_id && t.generation == d.generation);
     proto::Delivery {
         delivery_id: d.id.to_string(),
         event_id: d.event_id.to_string(),
@@ -64,10 +111,12 @@ fn to_proto(d: &Delivery) -> proto::Delivery {
         state: state_to_proto(&d.state) as i32,
         attempts: d.attempts,
         last_error: d.last_error.clone().unwrap_or_default(),
-        next_attempt_time: Some(convert::timestamp(d.next_attempt_at)),
+        next_attempt_time: waiting.then(|| convert::timestamp(d.next_attempt_at)),
         create_time: Some(convert::timestamp(d.created_at)),
         update_time: Some(convert::timestamp(d.updated_at)),
-        ..Default::default()
+        external_id: context.external_ids.get(&d.event_id).cloned().unwrap_or_default(),
+        jira_issue_key: ticket.map(|t| t.jira_key.clone()).unwrap_or_default(),
+        comment_id: d.comment_id.map(|c| c.to_string()).unwrap_or_default(),
     }
 }
 
@@ -75,18 +124,31 @@ impl Deliveries {
     async fn list(&self, caller: Caller, r: proto::ListDeliveriesRequest) -> ApiResult<proto::ListDeliveriesResponse> {
         let tenant = caller.tenant_scope("", "tenant_id")?;
         let page = Page::parse(r.page_size, &r.page_token)?;
-        let filter = db::deliveries::Filter {
+        if !r.event_id.is_empty() && !r.external_id.is_empty() {
+            return Err(ApiError::invalid("event_id", "give event_id or external_id, not both"));
+        }
+        let mut filter = db::deliveries::Filter {
             state: state_name(r.state)?.map(str::to_owned),
             event_id: (!r.event_id.is_empty()).then(|| convert::uuid(&r.event_id, "event_id")).transpose()?,
             configuration_id: (!r.configuration_id.is_empty())
                 .then(|| convert::uuid(&r.configuration_id, "configuration_id"))
                 .transpose()?,
-            kind: None,
+            kind: kind_name(r.kind)?.map(str::to_owned),
         };
         let mut conn = self.state.pool.get().await?;
+        if !r.external_id.is_empty() {
+            match db::events::find(&mut conn, tenant, None, Some(&r.external_id)).await? {
+                Some(event) => filter.event_id = Some(event.id),
+                None => return Ok(proto::ListDeliveriesResponse::default()),
+            }
+        }
         let mut rows = db::deliveries::list(&mut conn, tenant, &filter, page.after()?, page.fetch_limit()).await?;
         let next_page_token = page.finish(&mut rows, |d| Cursor::Id(d.id));
-        Ok(proto::ListDeliveriesResponse { deliveries: rows.iter().map(to_proto).collect(), next_page_token })
+        let context = Context::of(&mut conn, tenant, &rows).await?;
+        Ok(proto::ListDeliveriesResponse {
+            deliveries: rows.iter().map(|d| to_proto(d, &context)).collect(),
+            next_page_token,
+        })
     }
 
     async fn retry(&self, caller: Caller, r: proto::RetryDeliveryRequest) -> ApiResult<proto::RetryDeliveryResponse> {
@@ -98,18 +160,19 @@ impl Deliveries {
                 let existing = db::deliveries::find(conn, tenant, id)
                     .await?
                     .ok_or_else(|| ApiError::NotFound("delivery".into()))?;
-                let requeued = db::deliveries::requeue_dead(conn, tenant, id).await?.ok_or_else(|| {
+                let requeued = db::deliveries::requeue(conn, tenant, id).await?.ok_or_else(|| {
                     ApiError::FailedPrecondition(format!(
-                        "the delivery is {}, not DEAD; only a dead delivery can be retried",
+                        "the delivery is {}; only a DEAD or FAILED delivery can be retried",
                         existing.state
                     ))
                 })?;
                 db::deliveries::wake(conn).await?;
-                audit(conn, &caller, tenant, "delivery.retry", ("delivery", id.to_string()), None, None).await?;
+                audit(conn, &caller, tenant, "RetryDelivery", ("delivery", id.to_string()), None, None).await?;
                 Ok(requeued)
             })
             .await?;
-        Ok(proto::RetryDeliveryResponse { delivery: Some(to_proto(&delivery)) })
+        let context = Context::of(&mut conn, tenant, std::slice::from_ref(&delivery)).await?;
+        Ok(proto::RetryDeliveryResponse { delivery: Some(to_proto(&delivery, &context)) })
     }
 }
 

@@ -26,6 +26,7 @@ macro_rules! grpc_service {
 pub(crate) use grpc_service;
 
 mod applications;
+mod audit;
 pub mod configurations;
 pub mod convert;
 pub mod credentials;
@@ -62,13 +63,6 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
-/// RPCs of services whose issue has not landed: each answers UNIMPLEMENTED through the
-/// generated default stubs, after the auth layer has applied the role table.
-struct NotYetImplemented;
-
-#[tonic::async_trait]
-impl proto::audit_service_server::AuditService for NotYetImplemented {}
-
 /// Every service of the contract, ready to be served behind the auth layer.
 pub fn routes(state: AppState) -> Routes {
     use proto::*;
@@ -84,8 +78,8 @@ pub fn routes(state: AppState) -> Routes {
         ))
         .add_service(event_service_server::EventServiceServer::new(events::Events::new(state.clone())))
         .add_service(delivery_service_server::DeliveryServiceServer::new(deliveries::Deliveries::new(state.clone())))
-        .add_service(metrics_service_server::MetricsServiceServer::new(metrics::Metrics::new(state)))
-        .add_service(audit_service_server::AuditServiceServer::new(NotYetImplemented))
+        .add_service(metrics_service_server::MetricsServiceServer::new(metrics::Metrics::new(state.clone())))
+        .add_service(audit_service_server::AuditServiceServer::new(audit::Audit::new(state)))
 }
 
 /// Records an administrative change by `caller`, in the change's transaction.

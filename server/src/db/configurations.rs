@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{configuration_applications, configuration_groups, configurations};
+use crate::schema::{configuration_applications, configuration_groups, configurations, group_members};
 
 /// A configuration row (links in their own tables).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -175,10 +175,18 @@ pub async fn list(
         query = query.filter(configurations::credential_id.eq(credential));
     }
     if let Some(app) = &filter.application_id {
+        // Configurations that reach the application, by name or through one of its groups.
         let naming = configuration_applications::table
             .filter(configuration_applications::application_id.eq(app.clone()))
             .select(configuration_applications::configuration_id);
-        query = query.filter(configurations::id.eq_any(naming));
+        let groups = group_members::table
+            .filter(group_members::tenant_id.eq(tenant_id))
+            .filter(group_members::application_id.eq(app.clone()))
+            .select(group_members::group_id);
+        let through_groups = configuration_groups::table
+            .filter(configuration_groups::group_id.eq_any(groups))
+            .select(configuration_groups::configuration_id);
+        query = query.filter(configurations::id.eq_any(naming).or(configurations::id.eq_any(through_groups)));
     }
     if let Some(group) = filter.group_id {
         let routing = configuration_groups::table

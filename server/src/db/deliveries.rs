@@ -272,7 +272,7 @@ pub struct Filter {
     pub kind: Option<String>,
 }
 
-/// A page of a tenant's deliveries in id order.
+/// A page of a tenant's deliveries, newest first.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     tenant: Uuid,
@@ -283,7 +283,7 @@ pub async fn list(
     let mut query = deliveries::table
         .filter(deliveries::tenant_id.eq(tenant))
         .select(Delivery::as_select())
-        .order(deliveries::id)
+        .order(deliveries::id.desc())
         .limit(limit)
         .into_boxed();
     if let Some(v) = &f.state {
@@ -299,7 +299,7 @@ pub async fn list(
         query = query.filter(deliveries::kind.eq(v.clone()));
     }
     if let Some(after) = after {
-        query = query.filter(deliveries::id.gt(after));
+        query = query.filter(deliveries::id.lt(after));
     }
     query.load(conn).await
 }
@@ -315,13 +315,14 @@ pub async fn find(conn: &mut AsyncPgConnection, tenant: Uuid, id: Uuid) -> Query
         .optional()
 }
 
-/// Re-queues a DEAD delivery with a fresh retry budget; `None` when it is not dead.
-pub async fn requeue_dead(conn: &mut AsyncPgConnection, tenant: Uuid, id: Uuid) -> QueryResult<Option<Delivery>> {
+/// Re-queues a DEAD delivery (or brings a FAILED one's next attempt forward) with a fresh retry
+/// budget; `None` when it is neither.
+pub async fn requeue(conn: &mut AsyncPgConnection, tenant: Uuid, id: Uuid) -> QueryResult<Option<Delivery>> {
     diesel::update(
         deliveries::table
             .filter(deliveries::tenant_id.eq(tenant))
             .filter(deliveries::id.eq(id))
-            .filter(deliveries::state.eq(state::DEAD)),
+            .filter(deliveries::state.eq_any([state::DEAD, state::FAILED])),
     )
     .set((
         deliveries::state.eq(state::PENDING),

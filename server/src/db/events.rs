@@ -181,43 +181,26 @@ pub async fn insert_ticket(conn: &mut AsyncPgConnection, ticket: &Ticket) -> Que
     Ok(n > 0)
 }
 
-/// The ticket a configuration filed as this Jira issue, unlocked (to find its event first).
-pub async fn ticket_for_issue(
+/// The ticket a configuration filed as this Jira issue. `lock` takes its row for update: a
+/// webhook's change to it then waits for another in progress, so the staleness check sees what
+/// that one stored (take the event's lock first: the order every writer keeps).
+pub async fn ticket_by_issue(
     conn: &mut AsyncPgConnection,
     configuration: Uuid,
     issue_id: &str,
+    lock: bool,
 ) -> QueryResult<Option<Ticket>> {
-    tickets::table
+    let query = tickets::table
         .filter(tickets::configuration_id.eq(configuration))
         .filter(tickets::jira_issue_id.eq(issue_id))
         .select(Ticket::as_select())
-        .order(tickets::generation.desc())
-        .first(conn)
-        .await
-        .optional()
+        .order(tickets::generation.desc());
+    if lock { query.for_update().first(conn).await } else { query.first(conn).await }.optional()
 }
 
 /// Records Jira's time of the last change applied to a ticket from Jira.
 pub async fn set_jira_seen(conn: &mut AsyncPgConnection, ticket: Uuid, at: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(tickets::table.find(ticket)).set(tickets::jira_updated_at.eq(at)).execute(conn).await.map(drop)
-}
-
-/// The ticket a configuration filed as this Jira issue, locked for update (a webhook's change to
-/// it waits for another in progress, so the staleness check sees what that one stored).
-pub async fn ticket_by_issue(
-    conn: &mut AsyncPgConnection,
-    configuration: Uuid,
-    issue_id: &str,
-) -> QueryResult<Option<Ticket>> {
-    tickets::table
-        .filter(tickets::configuration_id.eq(configuration))
-        .filter(tickets::jira_issue_id.eq(issue_id))
-        .select(Ticket::as_select())
-        .order(tickets::generation.desc())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
 }
 
 /// The ticket of an (event, configuration, generation).

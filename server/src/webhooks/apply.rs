@@ -64,12 +64,12 @@ pub async fn apply(
     configuration: &Configuration,
     news: &IssueNews<'_>,
 ) -> Result<Applied> {
-    let Some(found) = db::events::ticket_for_issue(conn, configuration.id, news.issue_id).await? else {
+    let Some(found) = db::events::ticket_by_issue(conn, configuration.id, news.issue_id, false).await? else {
         return Ok(Applied::Done);
     };
     // The event first, then the ticket: the order every writer takes.
     let mut event = db::events::find_for_update(conn, found.event_id).await?;
-    let Some(ticket) = db::events::ticket_by_issue(conn, configuration.id, news.issue_id).await? else {
+    let Some(ticket) = db::events::ticket_by_issue(conn, configuration.id, news.issue_id, true).await? else {
         return Ok(Applied::Done);
     };
     if ticket.unlinked_at.is_some() {

@@ -138,3 +138,24 @@ pub async fn sim_credential(admin: &Client, sim: &jira_sim::Simulator) -> String
         .unwrap()
         .credential_id
 }
+
+/// Polls `check` until it holds, for up to 15 s; the test fails naming `what` otherwise.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..150 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 15 s");
+}
+
+/// GetEvent by external id.
+pub async fn get_event(client: &Client, external_id: &str) -> proto::GetEventResponse {
+    client
+        .events()
+        .get_event(proto::GetEventRequest { external_id: external_id.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+}
