@@ -388,3 +388,21 @@ async fn streamed_submissions_answer_per_item_and_deliver() {
     }
     assert_eq!(sim.issue_count(), 3);
 }
+
+#[tokio::test]
+async fn a_jira_call_slower_than_the_lease_is_not_taken_over_by_another_server() {
+    let sim = Simulator::start(SimConfig::default()).await;
+    let test = TestApp::start().await;
+    let second = northstar_jira::Server::start(crate::support::test_config(&test.db.url)).await.unwrap();
+    let (admin, _) = setup(&test, &sim, config("c")).await;
+    // Jira takes 3 s to answer; leases last 2 s in tests. The worker renews its lease while it
+    // waits, so the other server never claims the delivery and sends the create again.
+    sim.set_latency(Duration::from_secs(3));
+    submit(&admin, vulnerability("web", Severity::High)).await;
+    wait_for_tickets(&admin, "vuln-1", 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sim.request_count("POST", "/rest/api/3/issue"), 1, "{:?}", sim.request_counts());
+    assert_eq!(sim.request_count("POST", "/rest/api/3/search/jql"), 0, "nobody had to look for it");
+    assert_eq!(sim.issue_count(), 1);
+    second.shutdown().await.unwrap();
+}

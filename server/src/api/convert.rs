@@ -157,6 +157,13 @@ pub fn severity_to_proto(s: Severity) -> proto::Severity {
 
 /// A chrono time from a protobuf Timestamp.
 pub fn time(t: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>, ApiError> {
+    // Years 1 to 9999, as google.protobuf.Timestamp defines them: PostgreSQL and date arithmetic
+    // stay in range.
+    const MIN: i64 = -62_135_596_800;
+    const MAX: i64 = 253_402_300_799;
+    if !(MIN..=MAX).contains(&t.seconds) {
+        return Err(ApiError::invalid(field, "must lie between the years 1 and 9999"));
+    }
     DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX))
         .ok_or_else(|| ApiError::invalid(field, "is not a valid timestamp"))
 }

@@ -82,7 +82,12 @@ impl Window {
 
     fn at(self, now: DateTime<Utc>) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
         let end = self.end.unwrap_or(now);
-        let start = self.start.unwrap_or(end - DEFAULT_WINDOW);
+        let start = match self.start {
+            Some(start) => start,
+            None => end
+                .checked_sub_signed(DEFAULT_WINDOW)
+                .ok_or_else(|| ApiError::invalid("end_time", "leaves no room for the default window"))?,
+        };
         if end <= start {
             return Err(ApiError::invalid("start_time", "must be before the end of the window"));
         }

@@ -126,6 +126,20 @@ pub async fn insert_creates(
     enqueue(conn, &rows).await
 }
 
+/// Whether a transition of this ticket is still owed or on its way: until it lands, what Jira
+/// shows of the ticket's status is older than what the event says.
+pub async fn transition_pending(conn: &mut AsyncPgConnection, event: Uuid, configuration: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        deliveries::table
+            .filter(deliveries::event_id.eq(event))
+            .filter(deliveries::configuration_id.eq(configuration))
+            .filter(deliveries::kind.eq(kind::TRANSITION))
+            .filter(deliveries::state.eq_any([state::PENDING, state::IN_FLIGHT, state::FAILED])),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Whether a comment of ours to this ticket is still owed or on its way (its Jira id not yet
 /// stored).
 pub async fn comment_in_flight(conn: &mut AsyncPgConnection, event: Uuid, configuration: Uuid) -> QueryResult<bool> {
@@ -219,6 +233,26 @@ pub async fn postpone(conn: &mut AsyncPgConnection, id: Uuid, token: Uuid, at: D
     Ok(n > 0)
 }
 
+/// Extends a claim this worker still holds; `false` when it lost it.
+pub async fn renew(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    token: Uuid,
+    lease: std::time::Duration,
+) -> QueryResult<bool> {
+    let until = Utc::now() + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::seconds(60));
+    let n = diesel::update(
+        deliveries::table
+            .filter(deliveries::id.eq(id))
+            .filter(deliveries::lease_token.eq(token))
+            .filter(deliveries::state.eq(state::IN_FLIGHT)),
+    )
+    .set(deliveries::lease_until.eq(until))
+    .execute(conn)
+    .await?;
+    Ok(n > 0)
+}
+
 /// Closes a delivery as succeeded, if this worker still holds its lease.
 pub async fn succeed(conn: &mut AsyncPgConnection, id: Uuid, token: Uuid) -> QueryResult<bool> {
     let n = diesel::update(deliveries::table.filter(deliveries::id.eq(id)).filter(deliveries::lease_token.eq(token)))
@@ -234,6 +268,13 @@ pub async fn succeed(conn: &mut AsyncPgConnection, id: Uuid, token: Uuid) -> Que
     Ok(n > 0)
 }
 
+/// Closes a delivery as succeeded in the caller's transaction, or rolls the transaction back
+/// (`RollbackTransaction`) when this worker no longer holds the lease: what it did must not be
+/// stored beside another worker's result.
+pub async fn succeed_held(conn: &mut AsyncPgConnection, id: Uuid, token: Uuid) -> QueryResult<()> {
+    if succeed(conn, id, token).await? { Ok(()) } else { Err(diesel::result::Error::RollbackTransaction) }
+}
+
 /// Records a failed attempt: retried at `next` (or DEAD when `next` is `None`).
 pub async fn fail(
     conn: &mut AsyncPgConnection,
@@ -247,20 +288,29 @@ pub async fn fail(
         Some(at) => (state::FAILED, at),
         None => (state::DEAD, Utc::now()),
     };
-    let n = diesel::update(deliveries::table.filter(deliveries::id.eq(id)).filter(deliveries::lease_token.eq(token)))
-        .set((
-            deliveries::state.eq(new_state),
-            deliveries::last_error.eq(error),
-            deliveries::outcome_unknown
-                .eq(deliveries::outcome_unknown.or(outcome_unknown.into_sql::<diesel::sql_types::Bool>())),
-            deliveries::next_attempt_at.eq(next_at),
-            deliveries::lease_token.eq(None::<Uuid>),
-            deliveries::lease_until.eq(None::<DateTime<Utc>>),
-            deliveries::updated_at.eq(Utc::now()),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(n > 0)
+    let result =
+        diesel::update(deliveries::table.filter(deliveries::id.eq(id)).filter(deliveries::lease_token.eq(token)))
+            .set((
+                deliveries::state.eq(new_state),
+                deliveries::last_error.eq(error),
+                deliveries::outcome_unknown
+                    .eq(deliveries::outcome_unknown.or(outcome_unknown.into_sql::<diesel::sql_types::Bool>())),
+                deliveries::next_attempt_at.eq(next_at),
+                deliveries::lease_token.eq(None::<Uuid>),
+                deliveries::lease_until.eq(None::<DateTime<Utc>>),
+                deliveries::updated_at.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await;
+    match result {
+        Ok(n) => Ok(n > 0),
+        // A sync of the same ticket was queued meanwhile (one may wait per ticket and kind): it
+        // reads the current state when it runs, so this one has nothing left to do.
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            succeed(conn, id, token).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// List filters.

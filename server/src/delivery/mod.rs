@@ -60,6 +60,30 @@ impl AttemptError {
     fn permanent(message: impl Into<String>) -> Self {
         Self { message: message.into(), retry: None, outcome_unknown: false }
     }
+
+    /// A failure after Jira did the work (storing what it did failed, or the lease was lost):
+    /// the retry must look for what Jira has before sending again.
+    fn after_jira(err: impl Into<AttemptError>) -> Self {
+        Self { outcome_unknown: true, ..err.into() }
+    }
+
+    /// Storing a result failed: the lease was lost (rolled back), or the database failed.
+    /// Either way Jira may hold what this attempt did.
+    fn stored(err: diesel::result::Error) -> Self {
+        match err {
+            diesel::result::Error::RollbackTransaction => Self::lease_lost(),
+            other => Self::after_jira(other),
+        }
+    }
+
+    /// The lease went to another worker before this one could record its success.
+    fn lease_lost() -> Self {
+        Self {
+            message: "the lease expired before the result was stored".into(),
+            retry: Some(JiraError::Server { status: 0, message: "lease lost".into() }),
+            outcome_unknown: true,
+        }
+    }
 }
 
 impl From<ApiError> for AttemptError {
@@ -105,9 +129,9 @@ pub fn spawn(state: AppState, config: WorkerConfig, database_url: String, shutdo
                 Ok(batch) if !batch.is_empty() => {
                     let mut running = JoinSet::new();
                     for delivery in batch {
-                        let (state, config) = (state.clone(), config);
+                        let (state, config, stop) = (state.clone(), config, shutdown.clone());
                         let span = tracing::info_span!("delivery", delivery_id = %delivery.id, kind = %delivery.kind, attempt = delivery.attempts);
-                        running.spawn(async move { process(&state, &config, delivery).await }.instrument(span));
+                        running.spawn(async move { process(&state, &config, delivery, &stop).await }.instrument(span));
                     }
                     while running.join_next().await.is_some() {}
                     continue;
@@ -132,17 +156,42 @@ async fn claim(state: &AppState, config: &WorkerConfig) -> Result<Vec<Delivery>,
         .await?)
 }
 
-async fn process(state: &AppState, config: &WorkerConfig, delivery: Delivery) {
+async fn process(state: &AppState, config: &WorkerConfig, delivery: Delivery, shutdown: &CancellationToken) {
     let Some(token) = delivery.lease_token else { return };
     let started = std::time::Instant::now();
-    let result = match delivery.kind.as_str() {
-        kind::CREATE_TICKET => tickets::create(state, config, &delivery, token).await,
-        kind::SWEEP_DUPLICATES => tickets::sweep_duplicates(state, &delivery, token).await,
-        kind::UPDATE_TICKET => sync::update(state, &delivery, token).await,
-        kind::TRANSITION => sync::transition(state, &delivery, token).await,
-        kind::ADD_COMMENT => sync::add_comment(state, &delivery, token).await,
-        kind::DELETE_COMMENT => sync::delete_comment(state, &delivery, token).await,
-        other => Err(AttemptError::permanent(format!("unknown delivery kind {other}"))),
+    let work = async {
+        match delivery.kind.as_str() {
+            kind::CREATE_TICKET => tickets::create(state, config, &delivery, token).await,
+            kind::SWEEP_DUPLICATES => tickets::sweep_duplicates(state, &delivery, token).await,
+            kind::UPDATE_TICKET => sync::update(state, &delivery, token).await,
+            kind::TRANSITION => sync::transition(state, &delivery, token).await,
+            kind::ADD_COMMENT => sync::add_comment(state, &delivery, token).await,
+            kind::DELETE_COMMENT => sync::delete_comment(state, &delivery, token).await,
+            other => Err(AttemptError::permanent(format!("unknown delivery kind {other}"))),
+        }
+    };
+    // The lease is renewed while the work runs (a Retry-After pause can outlast it), so no other
+    // worker takes the delivery from a live one.
+    let heartbeat = async {
+        let mut tick = tokio::time::interval(config.lease / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let renewed = async {
+                let mut conn = state.pool.get().await?;
+                Ok::<_, ApiError>(db::deliveries::renew(&mut conn, delivery.id, token, config.lease).await?)
+            };
+            if !matches!(renewed.await, Ok(true)) {
+                tracing::warn!("could not renew the delivery's lease; another worker may take it over");
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = work => result,
+        never = heartbeat => never,
+        // Stopping abandons the attempt: its lease expires and another worker takes it over,
+        // looking first for what this one may have done.
+        () = shutdown.cancelled() => return,
     };
     metrics::histogram!("northstar_delivery_seconds").record(started.elapsed().as_secs_f64());
     let Err(err) = result else {

@@ -11,7 +11,7 @@ use crate::{
     db::{
         self,
         changes::{self, JiraComment, NewChange},
-        deliveries::Delivery,
+        deliveries::{Delivery, NewDelivery, kind},
         events::{Ticket, TicketState},
     },
     domain::{
@@ -42,6 +42,8 @@ async fn target(state: &AppState, delivery: &Delivery) -> Result<Option<(Context
 async fn unlink_gone(state: &AppState, delivery: &Delivery, ticket: &Ticket, token: Uuid) -> Result<(), AttemptError> {
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        // The event before the ticket: the order every writer keeps.
+        db::events::lock_shared(conn, ticket.event_id).await?;
         if db::events::unlink_ticket(conn, ticket.id).await? {
             let event = db::events::by_id(conn, ticket.event_id).await?;
             let change = NewChange::of(&event, changes::kind::TICKET_UNLINKED, changes::origin::JIRA)
@@ -49,10 +51,11 @@ async fn unlink_gone(state: &AppState, delivery: &Delivery, ticket: &Ticket, tok
                 .message(format!("{} no longer exists in Jira; unlinked", ticket.jira_key));
             db::changes::record(conn, &[change]).await?;
         }
-        db::deliveries::succeed(conn, delivery.id, token).await?;
+        db::deliveries::succeed_held(conn, delivery.id, token).await?;
         Ok(())
     })
-    .await?;
+    .await
+    .map_err(AttemptError::stored)?;
     tracing::info!(jira_key = %ticket.jira_key, "ticket deleted in Jira; unlinked");
     Ok(())
 }
@@ -130,10 +133,11 @@ pub(super) async fn update(state: &AppState, delivery: &Delivery, token: Uuid) -
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         db::events::set_sent_fields(conn, ticket.id, &sent_summary, &sent_priority, plan.priority_overridden).await?;
-        db::deliveries::succeed(conn, delivery.id, token).await?;
+        db::deliveries::succeed_held(conn, delivery.id, token).await?;
         Ok(())
     })
-    .await?;
+    .await
+    .map_err(AttemptError::stored)?;
     tracing::info!(jira_key = %ticket.jira_key, fields = fields.len(), overridden = plan.priority_overridden, "ticket updated");
     Ok(())
 }
@@ -191,10 +195,11 @@ pub(super) async fn transition(state: &AppState, delivery: &Delivery, token: Uui
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         db::events::set_ticket_state(conn, ticket.id, &state_row).await?;
-        db::deliveries::succeed(conn, delivery.id, token).await?;
+        db::deliveries::succeed_held(conn, delivery.id, token).await?;
         Ok(())
     })
-    .await?;
+    .await
+    .map_err(AttemptError::stored)?;
     Ok(())
 }
 
@@ -242,12 +247,28 @@ pub(super) async fn add_comment(state: &AppState, delivery: &Delivery, token: Uu
     };
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        // Locked like webhook processing locks it, so a webhook of this very comment either sees
+        // the link or still sees this delivery in flight.
+        db::events::lock_shared(conn, ticket.event_id).await?;
         let link = JiraComment { comment_id, ticket_id: ticket.id, jira_comment_id: jira_id.clone() };
         db::changes::link_jira_comment(conn, &link).await?;
-        db::deliveries::succeed(conn, delivery.id, token).await?;
+        // Deleted while its copy was on its way: the deletion could not see this copy.
+        if db::changes::comment_by_id(conn, comment_id).await?.is_some_and(|c| c.deleted_at.is_some()) {
+            let delete = NewDelivery::new(
+                ticket.tenant_id,
+                ticket.event_id,
+                ticket.configuration_id,
+                ticket.generation,
+                kind::DELETE_COMMENT,
+            )
+            .comment(comment_id);
+            db::deliveries::enqueue(conn, &[delete]).await?;
+        }
+        db::deliveries::succeed_held(conn, delivery.id, token).await?;
         Ok(())
     })
-    .await?;
+    .await
+    .map_err(AttemptError::stored)?;
     tracing::info!(jira_key = %ticket.jira_key, jira_comment_id = %jira_id, "comment copied to Jira");
     Ok(())
 }

@@ -114,10 +114,11 @@ pub(super) async fn create(
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         store_ticket(conn, &ctx, delivery, &row, sweep_at).await?;
-        db::deliveries::succeed(conn, delivery.id, token).await?;
+        db::deliveries::succeed_held(conn, delivery.id, token).await?;
         Ok(())
     })
-    .await?;
+    .await
+    .map_err(AttemptError::stored)?;
     metrics::counter!("northstar_tickets_created_total", "trigger" => ctx.view.trigger.as_str()).increment(1);
     tracing::info!(jira_key = %created.key, adopted, "ticket created");
     Ok(())
@@ -190,10 +191,11 @@ pub(super) async fn sweep_duplicates(state: &AppState, delivery: &Delivery, toke
             })
             .collect();
         db::changes::record(conn, &entries).await?;
-        db::deliveries::succeed(conn, delivery.id, token).await?;
+        db::deliveries::succeed_held(conn, delivery.id, token).await?;
         Ok(())
     })
-    .await?;
+    .await
+    .map_err(AttemptError::stored)?;
     if !duplicates.is_empty() {
         tracing::warn!(kept = %keep.key, closed = duplicates.len(), "closed duplicate tickets");
     }

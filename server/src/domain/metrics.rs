@@ -85,7 +85,7 @@ pub struct WindowPlan {
 pub fn plan_window(start: DateTime<Utc>, end: DateTime<Utc>) -> WindowPlan {
     let day = Duration::days(1);
     let floor = |t: DateTime<Utc>| t.duration_trunc(day).unwrap_or(t);
-    let first = if floor(start) == start { start } else { floor(start) + day };
+    let first = if floor(start) == start { start } else { floor(start).checked_add_signed(day).unwrap_or(start) };
     let last = floor(end);
     if first >= last {
         return WindowPlan { days: None, raw: vec![(start, end)] };

@@ -102,6 +102,13 @@ pub async fn apply(
                 };
                 db::events::set_ticket_state(conn, ticket.id, &state).await?;
                 db::events::set_jira_seen(conn, ticket.id, news.at).await?;
+                // Jira's state may be older than the event's: a change made on our side after
+                // it, or a transition of ours still on its way. Ours wins until Jira shows it.
+                if news.at < event.status_updated_at
+                    || db::deliveries::transition_pending(conn, ticket.event_id, ticket.configuration_id).await?
+                {
+                    continue;
+                }
                 let trigger = Trigger::parse(&event.kind).unwrap_or(Trigger::Vulnerability);
                 let current = EventStatus::parse(&event.status).unwrap_or(EventStatus::Open);
                 let mapped = status_from_jira(trigger, done, resolution.as_deref(), &configuration.status_mapping);

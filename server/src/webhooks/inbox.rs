@@ -59,7 +59,9 @@ pub fn spawn(state: AppState, database_url: String, shutdown: CancellationToken)
 async fn process_batch(state: &AppState) -> Result<usize, ApiError> {
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, ApiError, _>(async |conn| {
-        let rows = db::webhooks::claim(conn, 32).await?;
+        // One delivery per transaction: its locks (event, ticket, rollups) are held only while it
+        // is applied, never across a batch.
+        let rows = db::webhooks::claim(conn, 1).await?;
         for row in &rows {
             let span = tracing::info_span!("webhook", inbox_id = %row.id, configuration_id = %row.configuration_id);
             let outcome = conn
