@@ -5,5 +5,7 @@ DROP FUNCTION tickets_metrics();
 DROP FUNCTION metrics_rebuild(uuid);
 DROP FUNCTION metrics_count_ticket(tickets, integer);
 DROP FUNCTION metrics_bucket(double precision);
+DROP TABLE ticket_closed_hourly;
+DROP TABLE ticket_created_hourly;
 DROP TABLE ticket_closed_daily;
 DROP TABLE ticket_created_daily;

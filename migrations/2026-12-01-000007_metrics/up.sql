@@ -24,6 +24,27 @@ CREATE TABLE ticket_closed_daily (
     PRIMARY KEY (tenant_id, day, trigger, severity)
 );
 
+-- The same by UTC hour, for the partial days at a window's edges: only minutes are read raw.
+CREATE TABLE ticket_created_hourly (
+    tenant_id         uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    hour              timestamptz NOT NULL,
+    trigger           text NOT NULL,
+    severity          text NOT NULL,
+    configuration_id  uuid NOT NULL,
+    tickets           bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, hour, trigger, severity, configuration_id)
+);
+CREATE TABLE ticket_closed_hourly (
+    tenant_id    uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    hour         timestamptz NOT NULL,
+    trigger      text NOT NULL,
+    severity     text NOT NULL,
+    tickets      bigint NOT NULL DEFAULT 0,
+    seconds_sum  double precision NOT NULL DEFAULT 0,
+    histogram    integer[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (tenant_id, hour, trigger, severity)
+);
+
 -- Log-scaled buckets, 2% wide, from a millisecond: bucket b >= 1 holds [1.02^(b-1), 1.02^b)
 -- milliseconds, bucket 0 what is under a millisecond. A bucket's geometric middle is within 1%
 -- of everything in it; a year is bucket 1215, and empty buckets cost nothing (NULL elements).
@@ -43,6 +64,10 @@ BEGIN
     VALUES (t.tenant_id, (t.created_at AT TIME ZONE 'UTC')::date, t.trigger, t.severity, t.configuration_id, delta)
     ON CONFLICT (tenant_id, day, trigger, severity, configuration_id)
     DO UPDATE SET tickets = d.tickets + delta;
+    INSERT INTO ticket_created_hourly AS d (tenant_id, hour, trigger, severity, configuration_id, tickets)
+    VALUES (t.tenant_id, date_trunc('hour', t.created_at, 'UTC'), t.trigger, t.severity, t.configuration_id, delta)
+    ON CONFLICT (tenant_id, hour, trigger, severity, configuration_id)
+    DO UPDATE SET tickets = d.tickets + delta;
     IF t.closed_at IS NOT NULL THEN
         secs := greatest(extract(epoch FROM t.closed_at - t.created_at)::double precision, 0);
         b := metrics_bucket(secs);
@@ -50,6 +75,13 @@ BEGIN
         VALUES (t.tenant_id, (t.closed_at AT TIME ZONE 'UTC')::date, t.trigger, t.severity, delta, secs * delta,
                 array_fill(NULL::integer, ARRAY[b]) || delta)
         ON CONFLICT (tenant_id, day, trigger, severity)
+        DO UPDATE SET tickets = d.tickets + delta,
+                      seconds_sum = d.seconds_sum + secs * delta,
+                      histogram[b + 1] = coalesce(d.histogram[b + 1], 0) + delta;
+        INSERT INTO ticket_closed_hourly AS d (tenant_id, hour, trigger, severity, tickets, seconds_sum, histogram)
+        VALUES (t.tenant_id, date_trunc('hour', t.closed_at, 'UTC'), t.trigger, t.severity, delta, secs * delta,
+                array_fill(NULL::integer, ARRAY[b]) || delta)
+        ON CONFLICT (tenant_id, hour, trigger, severity)
         DO UPDATE SET tickets = d.tickets + delta,
                       seconds_sum = d.seconds_sum + secs * delta,
                       histogram[b + 1] = coalesce(d.histogram[b + 1], 0) + delta;
@@ -83,28 +115,48 @@ CREATE TRIGGER tickets_metrics AFTER INSERT OR DELETE OR UPDATE ON tickets
 CREATE FUNCTION metrics_rebuild(only_tenant uuid) RETURNS void LANGUAGE sql AS $$
     DELETE FROM ticket_created_daily WHERE only_tenant IS NULL OR tenant_id = only_tenant;
     DELETE FROM ticket_closed_daily WHERE only_tenant IS NULL OR tenant_id = only_tenant;
-    INSERT INTO ticket_created_daily (tenant_id, day, trigger, severity, configuration_id, tickets)
-    SELECT tenant_id, (created_at AT TIME ZONE 'UTC')::date, trigger, severity, configuration_id, count(*)
+    DELETE FROM ticket_created_hourly WHERE only_tenant IS NULL OR tenant_id = only_tenant;
+    DELETE FROM ticket_closed_hourly WHERE only_tenant IS NULL OR tenant_id = only_tenant;
+    INSERT INTO ticket_created_hourly (tenant_id, hour, trigger, severity, configuration_id, tickets)
+    SELECT tenant_id, date_trunc('hour', created_at, 'UTC'), trigger, severity, configuration_id, count(*)
     FROM tickets
     WHERE unlinked_at IS NULL AND (only_tenant IS NULL OR tenant_id = only_tenant)
     GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO ticket_created_daily (tenant_id, day, trigger, severity, configuration_id, tickets)
+    SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date, trigger, severity, configuration_id, sum(tickets)
+    FROM ticket_created_hourly
+    WHERE only_tenant IS NULL OR tenant_id = only_tenant
+    GROUP BY 1, 2, 3, 4, 5;
     WITH closes AS (
-        SELECT tenant_id, (closed_at AT TIME ZONE 'UTC')::date AS day, trigger, severity,
+        SELECT tenant_id, date_trunc('hour', closed_at, 'UTC') AS hour, trigger, severity,
                greatest(extract(epoch FROM closed_at - created_at)::double precision, 0) AS s
         FROM tickets
         WHERE closed_at IS NOT NULL AND unlinked_at IS NULL AND (only_tenant IS NULL OR tenant_id = only_tenant)
     ), buckets AS (
-        SELECT tenant_id, day, trigger, severity, metrics_bucket(s) AS b, count(*)::integer AS n, sum(s) AS total
+        SELECT tenant_id, hour, trigger, severity, metrics_bucket(s) AS b, count(*)::integer AS n, sum(s) AS total
         FROM closes GROUP BY 1, 2, 3, 4, 5
+    ), hourly AS (
+        INSERT INTO ticket_closed_hourly (tenant_id, hour, trigger, severity, tickets, seconds_sum, histogram)
+        SELECT k.tenant_id, k.hour, k.trigger, k.severity, k.n, k.total,
+               (SELECT array_agg(bb.n ORDER BY g.g)
+                FROM generate_series(0, k.maxb) AS g(g)
+                LEFT JOIN buckets bb ON bb.tenant_id = k.tenant_id AND bb.hour = k.hour AND bb.trigger = k.trigger
+                                     AND bb.severity = k.severity AND bb.b = g.g)
+        FROM (SELECT tenant_id, hour, trigger, severity, sum(n) AS n, sum(total) AS total, max(b) AS maxb
+              FROM buckets GROUP BY 1, 2, 3, 4) k
+    ), daily AS (
+        SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date AS day, trigger, severity, b, sum(n)::integer AS n,
+               sum(total) AS total
+        FROM buckets GROUP BY 1, 2, 3, 4, 5
     )
     INSERT INTO ticket_closed_daily (tenant_id, day, trigger, severity, tickets, seconds_sum, histogram)
     SELECT k.tenant_id, k.day, k.trigger, k.severity, k.n, k.total,
-           (SELECT array_agg(bb.n ORDER BY g.g)
+           (SELECT array_agg(dd.n ORDER BY g.g)
             FROM generate_series(0, k.maxb) AS g(g)
-            LEFT JOIN buckets bb ON bb.tenant_id = k.tenant_id AND bb.day = k.day AND bb.trigger = k.trigger
-                                 AND bb.severity = k.severity AND bb.b = g.g)
+            LEFT JOIN daily dd ON dd.tenant_id = k.tenant_id AND dd.day = k.day AND dd.trigger = k.trigger
+                               AND dd.severity = k.severity AND dd.b = g.g)
     FROM (SELECT tenant_id, day, trigger, severity, sum(n) AS n, sum(total) AS total, max(b) AS maxb
-          FROM buckets GROUP BY 1, 2, 3, 4) k;
+          FROM daily GROUP BY 1, 2, 3, 4) k;
 $$;
 
 SELECT metrics_rebuild(NULL);

@@ -297,6 +297,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ticket_created_hourly (tenant_id, hour, trigger, severity, configuration_id) {
+        tenant_id -> Uuid,
+        hour -> Timestamptz,
+        trigger -> Text,
+        severity -> Text,
+        configuration_id -> Uuid,
+        tickets -> Int8,
+    }
+}
+
+diesel::table! {
+    ticket_closed_hourly (tenant_id, hour, trigger, severity) {
+        tenant_id -> Uuid,
+        hour -> Timestamptz,
+        trigger -> Text,
+        severity -> Text,
+        tickets -> Int8,
+        seconds_sum -> Float8,
+        histogram -> Array<Nullable<Int4>>,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(audit_log -> tenants (tenant_id));
 diesel::joinable!(credentials -> tenants (tenant_id));
@@ -333,7 +356,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     resource_groups,
     tenants,
     ticket_closed_daily,
+    ticket_closed_hourly,
     ticket_created_daily,
+    ticket_created_hourly,
     tickets,
     webhook_inbox,
 );

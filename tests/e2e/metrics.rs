@@ -153,8 +153,9 @@ async fn volume_and_mttr_per_trigger_and_severity_over_a_window() {
     let (admin, tenant, config) = tenant_with_config(&test, "acme").await;
     let (_, other, other_config) = tenant_with_config(&test, "other").await;
     let mut seed = Seeder { conn: test.db.connect().await, tenant, configuration: config, n: 0 };
-    // The window starts and ends mid-day, so both rollups and raw edges count.
-    let start = Utc.with_ymd_and_hms(2026, 10, 1, 12, 0, 0).unwrap();
+    // The window starts and ends mid-day and mid-hour: daily and hourly rollups and raw edges
+    // all count.
+    let start = Utc.with_ymd_and_hms(2026, 10, 1, 12, 30, 0).unwrap();
     let end = start + TimeDelta::days(30);
     let h = TimeDelta::hours(1);
     let day = |d: i64| start + TimeDelta::days(d);

@@ -137,12 +137,16 @@ async fn snapshot(state: &AppState, tenant: Option<Uuid>, window: Window) -> Api
     let plan = plan_window(start, end);
     let mut conn = state.pool.get().await?;
     let mut created = Vec::new();
-    // Rollup rows: totals (bucket -1) and buckets apart; raw rows: both in one.
+    // Rollup rows (days and hours): totals (bucket -1) and buckets apart; raw rows: both in one.
     let mut closed_days = Vec::new();
     let mut closed_raw = Vec::new();
     if let Some((first, last)) = plan.days {
         created.extend(db::metrics::created_days(&mut conn, tenant, first.date_naive(), last.date_naive()).await?);
         closed_days = db::metrics::closed_days(&mut conn, tenant, first.date_naive(), last.date_naive()).await?;
+    }
+    for (from, to) in &plan.hours {
+        created.extend(db::metrics::created_hours(&mut conn, tenant, *from, *to).await?);
+        closed_days.extend(db::metrics::closed_hours(&mut conn, tenant, *from, *to).await?);
     }
     for (from, to) in &plan.raw {
         created.extend(db::metrics::created_raw(&mut conn, tenant, *from, *to).await?);

@@ -78,6 +78,25 @@ pub async fn created_days(
     .await
 }
 
+/// Tickets created in the whole hours `[from, to)`.
+pub async fn created_hours(
+    conn: &mut AsyncPgConnection,
+    tenant: Option<Uuid>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Created>> {
+    diesel::sql_query(
+        "SELECT tenant_id, trigger, severity, configuration_id, sum(tickets)::bigint AS tickets \
+         FROM ticket_created_hourly WHERE ($1::uuid IS NULL OR tenant_id = $1) AND hour >= $2 AND hour < $3 \
+         GROUP BY 1, 2, 3, 4",
+    )
+    .bind::<Nullable<SqlUuid>, _>(tenant)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .load(conn)
+    .await
+}
+
 /// Tickets created in `[from, to)`, from the tickets themselves.
 pub async fn created_raw(
     conn: &mut AsyncPgConnection,
@@ -123,6 +142,31 @@ pub async fn closed_days(
     .await
 }
 
+/// Closes in the whole hours `[from, to)`, shaped as [`closed_days`] returns them.
+pub async fn closed_hours(
+    conn: &mut AsyncPgConnection,
+    tenant: Option<Uuid>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Closed>> {
+    diesel::sql_query(
+        "WITH hours AS (SELECT * FROM ticket_closed_hourly \
+                        WHERE ($1::uuid IS NULL OR tenant_id = $1) AND hour >= $2 AND hour < $3) \
+         SELECT tenant_id, trigger, severity, -1 AS bucket, sum(tickets)::bigint AS tickets, \
+                sum(seconds_sum) AS seconds_sum FROM hours GROUP BY 1, 2, 3 \
+         UNION ALL \
+         SELECT tenant_id, trigger, severity, (h.i - 1)::integer AS bucket, sum(h.n)::bigint AS tickets, \
+                0::double precision AS seconds_sum \
+         FROM hours, unnest(hours.histogram) WITH ORDINALITY AS h(n, i) \
+         WHERE h.n IS NOT NULL AND h.n <> 0 GROUP BY 1, 2, 3, 4",
+    )
+    .bind::<Nullable<SqlUuid>, _>(tenant)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .load(conn)
+    .await
+}
+
 /// Closes in `[from, to)`, from the tickets themselves, per bucket (with their sums).
 pub async fn closed_raw(
     conn: &mut AsyncPgConnection,
@@ -146,11 +190,20 @@ pub async fn closed_raw(
     .await
 }
 
-/// Tickets open now, per trigger, with the oldest creation time.
+/// Tickets open now, per trigger, with the oldest creation time. The count is what the rollups
+/// say was created and not (last) closed, over all time; the oldest comes from the open-tickets
+/// index. Neither reads every open ticket.
 pub async fn open(conn: &mut AsyncPgConnection, tenant: Option<Uuid>) -> Result<Vec<Open>> {
     diesel::sql_query(
-        "SELECT tenant_id, trigger, count(*)::bigint AS tickets, min(created_at) AS oldest FROM tickets \
-         WHERE ($1::uuid IS NULL OR tenant_id = $1) AND closed_at IS NULL AND unlinked_at IS NULL GROUP BY 1, 2",
+        "WITH created AS (SELECT tenant_id, trigger, sum(tickets) AS n FROM ticket_created_daily \
+                          WHERE ($1::uuid IS NULL OR tenant_id = $1) GROUP BY 1, 2), \
+              closed AS (SELECT tenant_id, trigger, sum(tickets) AS n FROM ticket_closed_daily \
+                         WHERE ($1::uuid IS NULL OR tenant_id = $1) GROUP BY 1, 2) \
+         SELECT c.tenant_id, c.trigger, (c.n - coalesce(d.n, 0))::bigint AS tickets, \
+                (SELECT min(t.created_at) FROM tickets t WHERE t.tenant_id = c.tenant_id AND t.trigger = c.trigger \
+                 AND t.closed_at IS NULL AND t.unlinked_at IS NULL) AS oldest \
+         FROM created c LEFT JOIN closed d ON d.tenant_id = c.tenant_id AND d.trigger = c.trigger \
+         WHERE c.n - coalesce(d.n, 0) > 0",
     )
     .bind::<Nullable<SqlUuid>, _>(tenant)
     .load(conn)

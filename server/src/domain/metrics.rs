@@ -71,27 +71,44 @@ impl Remediation {
     }
 }
 
-/// How a window splits: whole UTC days the rollups answer for, and the partial days at its
-/// edges that are read from the tickets themselves.
+/// How a window splits: whole UTC days the daily rollups answer for, whole hours of the
+/// partial days the hourly rollups answer for, and the partial hours at the very edges that are
+/// read from the tickets themselves (so a raw read never spans more than two hours).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowPlan {
     /// Whole days `[first, last)` (as midnight instants), when there are any.
-    pub days: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub days: Option<Span>,
+    /// Whole hours `[from, to)` outside the whole days.
+    pub hours: Vec<Span>,
     /// Partial spans read raw, `[from, to)`.
-    pub raw: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    pub raw: Vec<Span>,
 }
 
-/// Splits `[start, end)` into whole days and raw edges.
-pub fn plan_window(start: DateTime<Utc>, end: DateTime<Utc>) -> WindowPlan {
-    let day = Duration::days(1);
-    let floor = |t: DateTime<Utc>| t.duration_trunc(day).unwrap_or(t);
-    let first = if floor(start) == start { start } else { floor(start).checked_add_signed(day).unwrap_or(start) };
+/// A half-open span of time, `[from, to)`.
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// `[start, end)` as whole units of `unit` in the middle and what is left on either side.
+fn split(start: DateTime<Utc>, end: DateTime<Utc>, unit: Duration) -> (Option<Span>, Vec<Span>) {
+    let floor = |t: DateTime<Utc>| t.duration_trunc(unit).unwrap_or(t);
+    let first = if floor(start) == start { start } else { floor(start).checked_add_signed(unit).unwrap_or(start) };
     let last = floor(end);
     if first >= last {
-        return WindowPlan { days: None, raw: vec![(start, end)] };
+        return (None, vec![(start, end)]);
     }
-    let raw = [(start, first), (last, end)].into_iter().filter(|(a, b)| a < b).collect();
-    WindowPlan { days: Some((first, last)), raw }
+    let rest = [(start, first), (last, end)].into_iter().filter(|(a, b)| a < b).collect();
+    (Some((first, last)), rest)
+}
+
+/// Splits `[start, end)` into whole days, whole hours and raw edges.
+pub fn plan_window(start: DateTime<Utc>, end: DateTime<Utc>) -> WindowPlan {
+    let (days, partial_days) = split(start, end, Duration::days(1));
+    let mut plan = WindowPlan { days, hours: Vec::new(), raw: Vec::new() };
+    for (from, to) in partial_days {
+        let (hours, partial_hours) = split(from, to, Duration::hours(1));
+        plan.hours.extend(hours);
+        plan.raw.extend(partial_hours);
+    }
+    plan
 }
 
 #[cfg(test)]
@@ -134,16 +151,19 @@ mod tests {
     }
 
     #[test]
-    fn windows_split_into_whole_days_and_raw_edges() {
-        let t = |d, h| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
-        let plan = plan_window(t(1, 12), t(5, 6));
-        assert_eq!(plan.days, Some((t(2, 0), t(5, 0))));
-        assert_eq!(plan.raw, vec![(t(1, 12), t(2, 0)), (t(5, 0), t(5, 6))]);
-        let aligned = plan_window(t(1, 0), t(3, 0));
-        assert_eq!(aligned, WindowPlan { days: Some((t(1, 0), t(3, 0))), raw: vec![] });
-        let short = plan_window(t(1, 3), t(1, 9));
-        assert_eq!(short, WindowPlan { days: None, raw: vec![(t(1, 3), t(1, 9))] });
-        let across_midnight = plan_window(t(1, 20), t(2, 4));
+    fn windows_split_into_whole_days_whole_hours_and_raw_edges() {
+        let t = |d, h, m| Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
+        let plan = plan_window(t(1, 12, 30), t(5, 6, 15));
+        assert_eq!(plan.days, Some((t(2, 0, 0), t(5, 0, 0))));
+        assert_eq!(plan.hours, vec![(t(1, 13, 0), t(2, 0, 0)), (t(5, 0, 0), t(5, 6, 0))]);
+        assert_eq!(plan.raw, vec![(t(1, 12, 30), t(1, 13, 0)), (t(5, 6, 0), t(5, 6, 15))]);
+        let aligned = plan_window(t(1, 0, 0), t(3, 0, 0));
+        assert_eq!(aligned, WindowPlan { days: Some((t(1, 0, 0), t(3, 0, 0))), hours: vec![], raw: vec![] });
+        let short = plan_window(t(1, 3, 10), t(1, 3, 50));
+        assert_eq!(short, WindowPlan { days: None, hours: vec![], raw: vec![(t(1, 3, 10), t(1, 3, 50))] });
+        let across_midnight = plan_window(t(1, 20, 0), t(2, 4, 0));
         assert_eq!(across_midnight.days, None);
+        assert_eq!(across_midnight.hours, vec![(t(1, 20, 0), t(2, 4, 0))]);
+        assert!(across_midnight.raw.is_empty());
     }
 }
