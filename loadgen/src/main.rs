@@ -1,7 +1,9 @@
-//! Load generator: `submit` sends N SubmitEvent calls at concurrency C through the client crate
-//! and reports events/s with p50/p99 latency; `baseline` measures plain single-row INSERT commits
-//! on the same database at the same concurrency, so the two figures come from one machine and
-//! one run. Each call is acknowledged only after its commit, so both measure durable writes.
+//! Load generator for the figures `scripts/bench` reports: unary `SubmitEvent` at a concurrency
+//! (matching no configuration, or one that delivers to a Jira), streaming `SubmitEvents`, signed
+//! webhooks, end-to-end delivery (submitted to ticket stored), `GetMetrics` over a million
+//! tickets, and a plain single-row INSERT baseline on the same database. Every write is
+//! acknowledged only after its commit. The last line of each run is `RESULT key=value ...`, which
+//! the script reads; it checks the tenant's rows in the database against `ok` itself.
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -20,7 +22,7 @@ use tokio::sync::Mutex;
 #[derive(Parser)]
 #[command(about = "Load generator for northstar-jira")]
 struct Args {
-    /// Calls to make.
+    /// Calls (or events, or webhooks) to make.
     #[arg(long, default_value_t = 20_000)]
     n: usize,
     /// Calls in flight at once.
@@ -30,26 +32,78 @@ struct Args {
     mode: Mode,
 }
 
+/// Where the service is and how to become its operator.
+#[derive(clap::Args, Clone)]
+struct Target {
+    /// gRPC address of the server.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    addr: String,
+    /// Operator token (creates a fresh tenant and a key for the run).
+    #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN")]
+    operator_token: String,
+}
+
+/// A Jira (the simulator) that events are routed to.
+#[derive(clap::Args, Clone)]
+struct Jira {
+    /// Jira base URL; events match a configuration that creates tickets there.
+    #[arg(long)]
+    jira_url: Option<String>,
+    /// Jira account email.
+    #[arg(long, default_value = "sim@example.com")]
+    jira_email: String,
+    /// Jira API token.
+    #[arg(long, default_value = "sim-token")]
+    jira_token: String,
+    /// Jira project key.
+    #[arg(long, default_value = "SIM")]
+    jira_project: String,
+}
+
 #[derive(Subcommand)]
 enum Mode {
-    /// SubmitEvent through gRPC, events that match no configuration unless one exists.
+    /// Unary SubmitEvent, one new event per call.
     Submit {
-        /// gRPC address of the server.
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        addr: String,
-        /// Operator token (creates a fresh tenant and a WRITER key for the run).
-        #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN")]
-        operator_token: String,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        jira: Jira,
+    },
+    /// Streaming SubmitEvents: `concurrency` streams, chunks of `chunk` events.
+    Stream {
+        #[command(flatten)]
+        target: Target,
+        /// Events per chunk (one transaction each).
+        #[arg(long, default_value_t = 500)]
+        chunk: usize,
+    },
+    /// Signed Jira webhooks to the sidecar, each with its own delivery identifier.
+    Webhooks {
+        #[command(flatten)]
+        target: Target,
+        /// The sidecar's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        http: String,
+    },
+    /// End to end: `n` events matching a configuration, streamed in, timed until every ticket
+    /// is stored.
+    Deliver {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        jira: Jira,
+        /// The server's PostgreSQL URL (tickets are counted there).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
     },
     /// GetMetrics over a tenant with `tickets` tickets seeded in the last 30 days (90% closed),
     /// against the naive exact SQL over the same tickets as the baseline.
     Metrics {
-        /// gRPC address of the server.
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        addr: String,
-        /// Operator token (creates a fresh tenant for the run).
-        #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN")]
-        operator_token: String,
+        #[command(flatten)]
+        target: Target,
         /// The server's PostgreSQL URL (tickets are seeded straight into it).
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
@@ -67,24 +121,26 @@ enum Mode {
 
 struct Report {
     histogram: Histogram<u64>,
+    /// Items stored (a call may carry several).
+    ok: usize,
     errors: usize,
 }
 
 async fn run<F, Fut>(n: usize, concurrency: usize, call: F) -> anyhow::Result<(Duration, Report)>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+    Fut: std::future::Future<Output = anyhow::Result<usize>> + Send,
 {
     let call = Arc::new(call);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let report = Arc::new(Mutex::new(Report { histogram: Histogram::new(3)?, errors: 0 }));
+    let report = Arc::new(Mutex::new(Report { histogram: Histogram::new(3)?, ok: 0, errors: 0 }));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
         let (call, next, report) = (call.clone(), next.clone(), report.clone());
         workers.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new(3).expect("histogram");
-            let mut errors = 0;
+            let (mut errors, mut ok) = (0, 0);
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= n {
@@ -92,7 +148,10 @@ where
                 }
                 let t = Instant::now();
                 match call(i).await {
-                    Ok(()) => local.record(t.elapsed().as_micros() as u64).expect("record"),
+                    Ok(items) => {
+                        local.record(t.elapsed().as_micros() as u64).expect("record");
+                        ok += items;
+                    }
                     Err(e) => {
                         if errors == 0 {
                             eprintln!("error: {e:#}");
@@ -104,6 +163,7 @@ where
             let mut report = report.lock().await;
             report.histogram.add(local).expect("merge");
             report.errors += errors;
+            report.ok += ok;
         }));
     }
     for w in workers {
@@ -117,91 +177,313 @@ where
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (label, (elapsed, report)) = match args.mode {
-        Mode::Metrics { addr, operator_token, database_url, tickets } => {
-            return metrics(&addr, &operator_token, &database_url, tickets, args.n.min(200)).await;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let (label, tenant, (elapsed, report)) = match args.mode {
+        Mode::Metrics { target, database_url, tickets } => {
+            return metrics(&target, &database_url, tickets, args.n.min(200)).await;
         }
-        Mode::Submit { addr, operator_token } => {
-            let run_id = uuid::Uuid::new_v4().simple().to_string();
-            let (_, client) = fresh_tenant(&addr, &operator_token, &run_id, proto::Role::Writer).await?;
+        Mode::Deliver { target, jira, database_url, timeout } => {
+            return deliver(&target, &jira, &database_url, args.n, args.concurrency, Duration::from_secs(timeout))
+                .await;
+        }
+        Mode::Submit { target, jira } => {
+            let (tenant, client) = fresh_tenant(&target, &run_id, proto::Role::Admin).await?;
+            let application = match &jira.jira_url {
+                Some(url) => {
+                    route_to_jira(&client, &jira, url).await?;
+                    "web"
+                }
+                None => "",
+            };
             let result = run(args.n, args.concurrency, move |i| {
                 let client = client.clone();
-                let run_id = run_id.clone();
+                let request = event(&run_id, i, application);
                 async move {
-                    client
-                        .events()
-                        .submit_event(proto::SubmitEventRequest {
-                            kind: proto::Trigger::Vulnerability as i32,
-                            external_id: format!("{run_id}-{i}"),
-                            application_id: format!("app-{}", i % 100),
-                            title: "Load test finding".into(),
-                            severity: proto::Severity::High as i32,
-                            vulnerability_type: "SQL Injection".into(),
-                            risk_score: Some(7.5),
-                            ..Default::default()
-                        })
-                        .await?;
-                    Ok(())
+                    client.events().submit_event(request).await?;
+                    Ok(1)
                 }
             })
             .await?;
-            ("SubmitEvent", result)
+            ("SubmitEvent", tenant.tenant_id, result)
+        }
+        Mode::Stream { target, chunk } => {
+            let (tenant, client) = fresh_tenant(&target, &run_id, proto::Role::Writer).await?;
+            let result = stream(&client, &run_id, args.n, args.concurrency, chunk).await?;
+            ("SubmitEvents", tenant.tenant_id, result)
+        }
+        Mode::Webhooks { target, http } => {
+            let (tenant, result) = webhooks(&target, &http, &run_id, args.n, args.concurrency).await?;
+            ("webhooks", tenant, result)
         }
         Mode::Baseline { database_url } => {
-            let mut config = ManagerConfig::<AsyncPgConnection>::default();
-            config.recycling_method = RecyclingMethod::Fast;
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&database_url, config);
-            let pool = Pool::builder(manager).max_size(16).build()?;
-            let table = format!("loadgen_baseline_{}", uuid::Uuid::new_v4().simple());
-            {
-                let mut conn = pool.get().await?;
-                diesel::sql_query(format!("CREATE TABLE {table} (id bigserial PRIMARY KEY, payload text NOT NULL)"))
-                    .execute(&mut conn)
-                    .await?;
-            }
-            let insert = format!("INSERT INTO {table} (payload) VALUES ($1)");
-            let p = pool.clone();
-            let result = run(args.n, args.concurrency, move |i| {
-                let (pool, insert) = (p.clone(), insert.clone());
-                async move {
-                    let mut conn = pool.get().await?;
-                    diesel::sql_query(insert)
-                        .bind::<diesel::sql_types::Text, _>(format!("row {i}"))
-                        .execute(&mut conn)
-                        .await?;
-                    Ok(())
-                }
-            })
-            .await?;
-            let mut conn = pool.get().await?;
-            diesel::sql_query(format!("DROP TABLE {table}")).execute(&mut conn).await?;
-            ("baseline INSERT", result)
+            ("baseline INSERT", String::new(), baseline(&database_url, args.n, args.concurrency).await?)
         }
     };
-    let ok = report.histogram.len();
-    println!(
-        "{label}: {ok} ok, {} errors in {:.2}s = {:.0}/s; p50 {:.2} ms, p99 {:.2} ms (concurrency {})",
-        report.errors,
-        elapsed.as_secs_f64(),
-        ok as f64 / elapsed.as_secs_f64(),
+    let ok = report.ok;
+    let rate = ok as f64 / elapsed.as_secs_f64();
+    let (p50, p99) = (
         report.histogram.value_at_quantile(0.5) as f64 / 1000.0,
         report.histogram.value_at_quantile(0.99) as f64 / 1000.0,
+    );
+    println!(
+        "{label}: {ok} ok, {} errors in {:.2}s = {rate:.0}/s; p50 {p50:.2} ms, p99 {p99:.2} ms (concurrency {})",
+        report.errors,
+        elapsed.as_secs_f64(),
         args.concurrency
     );
+    println!("RESULT rate={rate:.1} ok={ok} errors={} tenant={tenant} p50_ms={p50:.2} p99_ms={p99:.2}", report.errors);
     if report.errors > 0 {
         anyhow::bail!("{} calls failed", report.errors);
     }
     Ok(())
 }
 
-/// A new tenant for this run and a client with a key of `role` in it.
-async fn fresh_tenant(
-    addr: &str,
-    operator_token: &str,
+/// The `i`th event of a run: a vulnerability of `application` (of one of 100 applications that
+/// match nothing when empty).
+fn event(run_id: &str, i: usize, application: &str) -> proto::SubmitEventRequest {
+    proto::SubmitEventRequest {
+        kind: proto::Trigger::Vulnerability as i32,
+        external_id: format!("{run_id}-{i}"),
+        application_id: if application.is_empty() { format!("app-{}", i % 100) } else { application.to_owned() },
+        title: "Load test finding".into(),
+        severity: proto::Severity::High as i32,
+        vulnerability_type: "SQL Injection".into(),
+        risk_score: Some(7.5),
+        ..Default::default()
+    }
+}
+
+/// A credential for `url` and a configuration that routes application `web`'s vulnerabilities
+/// there; returns the configuration's id and webhook secret (when `bidirectional`).
+async fn configure(client: &Client, jira: &Jira, url: &str, bidirectional: bool) -> anyhow::Result<(String, String)> {
+    client
+        .applications()
+        .upsert_application(proto::UpsertApplicationRequest { application_id: "web".into(), name: "Web".into() })
+        .await?;
+    let credential = client
+        .credentials()
+        .create_credential(proto::CreateCredentialRequest {
+            name: "bench".into(),
+            jira_url: url.to_owned(),
+            email: jira.jira_email.clone(),
+            api_token: jira.jira_token.clone(),
+        })
+        .await?
+        .into_inner()
+        .credential
+        .context("no credential")?;
+    let created = client
+        .configurations()
+        .create_configuration(proto::CreateConfigurationRequest {
+            name: "bench".into(),
+            credential_id: credential.credential_id,
+            trigger: proto::Trigger::Vulnerability as i32,
+            application_ids: vec!["web".into()],
+            jira_project_key: jira.jira_project.clone(),
+            default_issue_type: "Bug".into(),
+            bidirectional,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let configuration = created.configuration.context("no configuration")?;
+    Ok((configuration.configuration_id, created.webhook_secret))
+}
+
+async fn route_to_jira(client: &Client, jira: &Jira, url: &str) -> anyhow::Result<()> {
+    configure(client, jira, url, false).await.map(drop)
+}
+
+/// `streams` SubmitEvents streams at once share `n` events, `chunk` to a message.
+async fn stream(
+    client: &Client,
     run_id: &str,
-    role: proto::Role,
-) -> anyhow::Result<(proto::Tenant, Client)> {
-    let operator = Client::connect(addr.to_owned(), operator_token).await?;
+    n: usize,
+    streams: usize,
+    chunk: usize,
+) -> anyhow::Result<(Duration, Report)> {
+    // A stream carries at most 10,000 events; each worker opens as many as its share needs.
+    const PER_STREAM: usize = 10_000;
+    let chunk = chunk.clamp(1, PER_STREAM);
+    let batches = n.div_ceil(PER_STREAM);
+    let (client, run_id) = (client.clone(), run_id.to_owned());
+    run(batches, streams, move |b| {
+        let client = client.clone();
+        let first = b * PER_STREAM;
+        let messages: Vec<proto::SubmitEventsRequest> = (first..(first + PER_STREAM).min(n))
+            .collect::<Vec<_>>()
+            .chunks(chunk)
+            .map(|is| proto::SubmitEventsRequest { events: is.iter().map(|&i| event(&run_id, i, "")).collect() })
+            .collect();
+        async move {
+            let sent: usize = messages.iter().map(|m| m.events.len()).sum();
+            let response = client.events().submit_events(tokio_stream::iter(messages)).await?.into_inner();
+            anyhow::ensure!(response.accepted_count as usize == sent, "{} of {sent} accepted", response.accepted_count);
+            Ok(sent)
+        }
+    })
+    .await
+}
+
+/// Signed `jira:issue_updated` deliveries (a status change of an issue nobody linked), each
+/// with a new identifier, posted at `concurrency`.
+async fn webhooks(
+    target: &Target,
+    http: &str,
+    run_id: &str,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<(String, (Duration, Report))> {
+    use hmac::{Hmac, Mac as _};
+    let (tenant, client) = fresh_tenant(target, run_id, proto::Role::Admin).await?;
+    let jira = Jira {
+        jira_url: None,
+        jira_email: "bench@example.com".into(),
+        jira_token: "never-used".into(),
+        jira_project: "SEC".into(),
+    };
+    let (configuration, secret) = configure(&client, &jira, "https://bench.atlassian.net", true).await?;
+    anyhow::ensure!(!secret.is_empty(), "a bidirectional configuration has a webhook secret");
+    let url = format!("{}/webhooks/jira/{configuration}", http.trim_end_matches('/'));
+    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let body = |i: usize| {
+        serde_json::json!({
+            "timestamp": 1_764_000_000_000u64 + i as u64,
+            "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_generic",
+            "user": {"accountId": "5b10a2844c20165700ede21g", "displayName": "Bench Person"},
+            "issue": {"id": format!("{}", 100_000 + i), "key": format!("SEC-{}", 1 + i), "fields": {
+                "summary": "Load test finding",
+                "status": {"name": "Done", "statusCategory": {"key": "done"}},
+                "resolution": {"name": "Done"},
+                "updated": "2026-12-01T10:00:00.000+0000"
+            }},
+            "changelog": {"id": format!("{}", 200_000 + i), "items": [
+                {"field": "status", "fieldId": "status", "fromString": "To Do", "toString": "Done"}
+            ]}
+        })
+        .to_string()
+    };
+    let (secret, run_id) = (Arc::new(secret), run_id.to_owned());
+    let result = run(n, concurrency, move |i| {
+        let body = body(i);
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(body.as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let request = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature", signature)
+            .header("x-atlassian-webhook-identifier", format!("{run_id}-{i}"))
+            .body(body);
+        async move {
+            let response = request.send().await?;
+            anyhow::ensure!(response.status() == reqwest::StatusCode::NO_CONTENT, "answered {}", response.status());
+            Ok(1)
+        }
+    })
+    .await?;
+    Ok((tenant.tenant_id, result))
+}
+
+/// Streams `n` events that each owe one ticket and times them until every ticket is stored.
+async fn deliver(
+    target: &Target,
+    jira: &Jira,
+    database_url: &str,
+    n: usize,
+    streams: usize,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use diesel_async::AsyncConnection as _;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let (tenant, client) = fresh_tenant(target, &run_id, proto::Role::Admin).await?;
+    let url = jira.jira_url.as_deref().context("--jira-url is required")?;
+    route_to_jira(&client, jira, url).await?;
+    let mut conn = AsyncPgConnection::establish(database_url).await?;
+    let started = Instant::now();
+    let (submitting_client, submitting_run) = (client.clone(), run_id.clone());
+    let submitting = tokio::spawn(async move {
+        const PER_STREAM: usize = 10_000;
+        run(n.div_ceil(PER_STREAM), streams, move |b| {
+            let client = submitting_client.clone();
+            let first = b * PER_STREAM;
+            let messages: Vec<proto::SubmitEventsRequest> = (first..(first + PER_STREAM).min(n))
+                .collect::<Vec<_>>()
+                .chunks(500)
+                .map(|is| proto::SubmitEventsRequest {
+                    events: is.iter().map(|&i| event(&submitting_run, i, "web")).collect(),
+                })
+                .collect();
+            async move {
+                let response = client.events().submit_events(tokio_stream::iter(messages)).await?.into_inner();
+                Ok(response.accepted_count as usize)
+            }
+        })
+        .await
+    });
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut stored = 0;
+    while started.elapsed() < timeout {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stored = diesel::sql_query("SELECT count(*) AS n FROM tickets WHERE tenant_id = $1::uuid")
+            .bind::<diesel::sql_types::Text, _>(&tenant.tenant_id)
+            .get_result::<Count>(&mut conn)
+            .await?
+            .n as usize;
+        if stored >= n {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let (submitted_in, submitted) = submitting.await??;
+    let rate = stored as f64 / elapsed.as_secs_f64();
+    println!(
+        "delivered {stored} of {n} tickets in {:.2}s = {rate:.0}/s (submitted in {:.2}s, {} errors)",
+        elapsed.as_secs_f64(),
+        submitted_in.as_secs_f64(),
+        submitted.errors
+    );
+    println!("RESULT rate={rate:.1} ok={stored} errors={} tenant={}", n - stored, tenant.tenant_id);
+    anyhow::ensure!(stored == n, "{} tickets missing after {timeout:?}", n - stored);
+    Ok(())
+}
+
+async fn baseline(database_url: &str, n: usize, concurrency: usize) -> anyhow::Result<(Duration, Report)> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
+    let pool = Pool::builder(manager).max_size(16).build()?;
+    let table = format!("loadgen_baseline_{}", uuid::Uuid::new_v4().simple());
+    {
+        let mut conn = pool.get().await?;
+        diesel::sql_query(format!("CREATE TABLE {table} (id bigserial PRIMARY KEY, payload text NOT NULL)"))
+            .execute(&mut conn)
+            .await?;
+    }
+    let insert = format!("INSERT INTO {table} (payload) VALUES ($1)");
+    let p = pool.clone();
+    let result = run(n, concurrency, move |i| {
+        let (pool, insert) = (p.clone(), insert.clone());
+        async move {
+            let mut conn = pool.get().await?;
+            diesel::sql_query(insert).bind::<diesel::sql_types::Text, _>(format!("row {i}")).execute(&mut conn).await?;
+            Ok(1)
+        }
+    })
+    .await?;
+    let mut conn = pool.get().await?;
+    diesel::sql_query(format!("DROP TABLE {table}")).execute(&mut conn).await?;
+    Ok(result)
+}
+
+/// A new tenant for this run and a client with a key of `role` in it.
+async fn fresh_tenant(target: &Target, run_id: &str, role: proto::Role) -> anyhow::Result<(proto::Tenant, Client)> {
+    let operator = Client::connect(target.addr.clone(), &target.operator_token).await?;
     let tenant = operator
         .tenants()
         .create_tenant(proto::CreateTenantRequest { name: format!("loadgen-{run_id}") })
@@ -225,16 +507,10 @@ async fn fresh_tenant(
 
 /// Seeds a tenant with `tickets` tickets, then times `calls` GetMetrics calls and as many runs of
 /// the naive exact query (percentiles over every ticket of the window) on the same data.
-async fn metrics(
-    addr: &str,
-    operator_token: &str,
-    database_url: &str,
-    tickets: i64,
-    calls: usize,
-) -> anyhow::Result<()> {
+async fn metrics(target: &Target, database_url: &str, tickets: i64, calls: usize) -> anyhow::Result<()> {
     use diesel_async::AsyncConnection as _;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let (tenant, admin) = fresh_tenant(addr, operator_token, &run_id, proto::Role::Admin).await?;
+    let (tenant, admin) = fresh_tenant(target, &run_id, proto::Role::Admin).await?;
     admin
         .applications()
         .upsert_application(proto::UpsertApplicationRequest { application_id: "web".into(), name: "Web".into() })
@@ -338,6 +614,13 @@ async fn metrics(
         ms(&naive, 0.5),
         ms(&naive, 0.99),
         ms(&service, 0.5) / ms(&naive, 0.5)
+    );
+    println!(
+        "RESULT p50_ms={:.2} p99_ms={:.2} naive_p50_ms={:.2} ok={calls} errors=0 tenant={}",
+        ms(&service, 0.5),
+        ms(&service, 0.99),
+        ms(&naive, 0.5),
+        tenant.tenant_id
     );
     Ok(())
 }

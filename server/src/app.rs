@@ -4,16 +4,16 @@ use std::{net::SocketAddr, sync::Arc};
 
 use secrecy::ExposeSecret as _;
 use tokio::{net::TcpListener, task::JoinSet};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, AppState},
-    auth::{AuthLayer, Authenticator},
+    auth::{AuthLayer, Authenticator, cache::KeyCache},
     config::Config,
     crypto::SecretCipher,
     db, delivery, health, http,
-    jira::{JiraClient, JiraSettings, RetryPolicy},
+    ingest::{GroupCommit, GroupCommitConfig},
+    jira::{JiraClient, JiraSettings, RetryPolicy, SiteLimits},
     proto,
     routing::RoutingCache,
     telemetry, webhooks,
@@ -95,12 +95,18 @@ impl Server {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let auth = Authenticator::new(pool.clone(), config.bootstrap_token.clone());
+        let keys = Arc::new(KeyCache::listening(&url));
+        let auth = Authenticator::new(pool.clone(), keys.clone(), config.bootstrap_token.clone());
         let jira = JiraClient::new(JiraSettings {
             retry: RetryPolicy {
                 base: config.jira_backoff_base,
                 max: config.jira_backoff_max,
                 ..RetryPolicy::default()
+            },
+            limits: SiteLimits {
+                concurrency: config.jira_concurrency,
+                requests_per_second: config.jira_requests_per_second,
+                ..SiteLimits::default()
             },
             ..JiraSettings::default()
         });
@@ -112,12 +118,27 @@ impl Server {
             lease: config.delivery_lease,
             max_attempts: config.delivery_max_attempts,
             poll_interval: std::time::Duration::from_secs(1),
-            batch: 32,
+            batch: i64::from(config.delivery_concurrency),
             search_settle: config.jira_search_settle,
             duplicate_sweep: config.jira_duplicate_sweep,
         };
-        let state =
-            AppState { pool, config: Arc::new(config), cipher, jira, routing, public_url, shutdown: shutdown.clone() };
+        let state = AppState {
+            ingest: GroupCommit::spawn(
+                pool.clone(),
+                GroupCommitConfig {
+                    max_group: config.group_commit_max,
+                    concurrent_groups: config.group_commit_concurrency,
+                },
+            ),
+            pool,
+            config: Arc::new(config),
+            cipher,
+            jira,
+            routing,
+            keys,
+            public_url,
+            shutdown: shutdown.clone(),
+        };
         delivery::spawn(state.clone(), worker, url.clone(), shutdown.clone());
         webhooks::inbox::spawn(state.clone(), url.clone(), shutdown.clone());
         webhooks::reconcile::spawn(state.clone(), state.config.reconcile_interval, shutdown.clone());
@@ -136,7 +157,10 @@ impl Server {
         let mut tasks = JoinSet::new();
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            grpc.serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop.cancelled_owned()).await?;
+            // Nagle's algorithm would hold small responses back until the client's delayed ACK
+            // (tens of milliseconds at the tail); gRPC frames are written whole anyway.
+            let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+            grpc.serve_with_incoming_shutdown(incoming, stop.cancelled_owned()).await?;
             Ok(())
         });
         let stop = shutdown.clone();

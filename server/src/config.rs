@@ -75,6 +75,23 @@ pub struct Args {
     /// Database connections this replica keeps.
     #[arg(long, env = "NORTHSTAR_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
+    /// Deliveries one replica works on at once (across credentials; each credential's own limit
+    /// still applies).
+    #[arg(long, env = "NORTHSTAR_DELIVERY_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub delivery_concurrency: u32,
+    /// Jira requests in flight at once per credential.
+    #[arg(long, env = "NORTHSTAR_JIRA_CONCURRENCY", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub jira_concurrency: u32,
+    /// Sustained Jira requests per second per credential (0: no budget, only Jira's 429s pace us).
+    #[arg(long, env = "NORTHSTAR_JIRA_REQUESTS_PER_SECOND", default_value_t = 50.0)]
+    pub jira_requests_per_second: f64,
+    /// Most new events committed in one group transaction.
+    #[arg(long, env = "NORTHSTAR_GROUP_COMMIT_MAX", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub group_commit_max: u32,
+    /// Group transactions of new events running at once. One measured best on two cores: the
+    /// next group gathers while one commits, and larger groups cost less per event.
+    #[arg(long, env = "NORTHSTAR_GROUP_COMMIT_CONCURRENCY", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub group_commit_concurrency: u32,
     /// Log format.
     #[arg(long, env = "NORTHSTAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -164,6 +181,12 @@ pub struct Config {
     pub jira_search_settle: Duration,
     pub jira_duplicate_sweep: Duration,
     pub db_pool_size: u32,
+    pub delivery_concurrency: u32,
+    pub jira_concurrency: usize,
+    /// `None`: no budget of our own.
+    pub jira_requests_per_second: Option<f64>,
+    pub group_commit_max: usize,
+    pub group_commit_concurrency: usize,
     /// How often the database is probed for health reporting.
     pub health_probe_interval: Duration,
 }
@@ -187,6 +210,11 @@ impl Config {
             jira_search_settle: Duration::from_secs(10),
             jira_duplicate_sweep: Duration::from_secs(300),
             db_pool_size: 8,
+            delivery_concurrency: 64,
+            jira_concurrency: 10,
+            jira_requests_per_second: Some(50.0),
+            group_commit_max: 256,
+            group_commit_concurrency: 1,
             health_probe_interval: Duration::from_millis(500),
         }
     }
@@ -245,6 +273,14 @@ impl Config {
                 reason: "must not exceed NORTHSTAR_JIRA_BACKOFF_MAX".into(),
             });
         }
+        let rate = args.jira_requests_per_second;
+        if !(rate.is_finite() && rate >= 0.0) {
+            return Err(ConfigError::Invalid {
+                name: "NORTHSTAR_JIRA_REQUESTS_PER_SECOND",
+                reason: "must be a positive number, or 0 for no budget".into(),
+            });
+        }
+        let jira_requests_per_second = (rate > 0.0).then_some(rate);
         Ok(Self {
             database_url,
             grpc_addr: args.grpc_addr,
@@ -261,6 +297,11 @@ impl Config {
             jira_search_settle: args.jira_search_settle,
             jira_duplicate_sweep: args.jira_duplicate_sweep,
             db_pool_size: args.db_pool_size,
+            delivery_concurrency: args.delivery_concurrency,
+            jira_concurrency: args.jira_concurrency as usize,
+            jira_requests_per_second,
+            group_commit_max: args.group_commit_max as usize,
+            group_commit_concurrency: args.group_commit_concurrency as usize,
             health_probe_interval: Duration::from_secs(1),
         })
     }

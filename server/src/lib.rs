@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod ingest;
 pub mod jira;
 pub mod localdb;
 pub mod notify;

@@ -406,3 +406,79 @@ async fn a_jira_call_slower_than_the_lease_is_not_taken_over_by_another_server()
     assert_eq!(sim.issue_count(), 1);
     second.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn concurrent_submissions_share_commits_and_each_event_is_stored_once() {
+    let sim = Simulator::start(SimConfig::default()).await;
+    let test = TestApp::start().await;
+    let (admin, _) = setup(&test, &sim, config("c")).await;
+    // 120 calls at once for 40 external ids: they land in shared group transactions, where the
+    // same id can meet itself; exactly one call per id creates it.
+    let calls = (0..120).map(|i| {
+        let admin = admin.clone();
+        async move {
+            let id = format!("g-{}", i % 40);
+            let title = format!("finding {}", i / 40);
+            let request =
+                proto::SubmitEventRequest { external_id: id.clone(), title, ..vulnerability("web", Severity::High) };
+            (id, admin.events().submit_event(request).await.unwrap().into_inner())
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let mut created = std::collections::HashMap::<String, usize>::new();
+    for (id, answer) in &answers {
+        assert_eq!(&answer.event.as_ref().unwrap().external_id, id);
+        *created.entry(id.clone()).or_default() += answer.created as usize;
+    }
+    assert!(created.values().all(|&n| n == 1), "one creation per id: {created:?}");
+    for i in 0..40 {
+        let tickets = wait_for_tickets(&admin, &format!("g-{i}"), 1).await;
+        assert_eq!(tickets.len(), 1);
+    }
+    assert_eq!(sim.issue_count(), 40, "one ticket per event");
+    let listed = admin
+        .events()
+        .list_events(proto::ListEventsRequest { page_size: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.events.len(), 40);
+}
+
+#[tokio::test]
+async fn a_chunk_keeps_its_order_when_an_id_repeats_or_asks_for_a_status() {
+    let sim = Simulator::start(SimConfig::default()).await;
+    let test = TestApp::start().await;
+    let (admin, _) = setup(&test, &sim, config("c")).await;
+    let item = |id: &str, title: &str| proto::SubmitEventRequest {
+        external_id: id.into(),
+        title: title.into(),
+        ..vulnerability("web", Severity::High)
+    };
+    let remediated = proto::SubmitEventRequest {
+        status: proto::EventStatus::Remediated as i32,
+        ..item("c-2", "second, remediated")
+    };
+    let chunk = proto::SubmitEventsRequest {
+        events: vec![item("c-1", "first"), remediated, item("c-1", "first, edited"), item("c-3", "third")],
+    };
+    let response = admin.events().submit_events(tokio_stream::iter([chunk])).await.unwrap().into_inner();
+    let created: Vec<bool> = response.results.iter().map(|r| r.created).collect();
+    assert_eq!(created, [true, true, false, true]);
+    let get = |id: &'static str| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .events()
+                .get_event(proto::GetEventRequest { external_id: id.into(), ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner()
+                .event
+                .unwrap()
+        }
+    };
+    assert_eq!(get("c-1").await.title, "first, edited", "the later item of the chunk wins");
+    assert_eq!(get("c-2").await.status, proto::EventStatus::Remediated as i32);
+    assert_eq!(get("c-3").await.title, "third");
+}

@@ -114,6 +114,38 @@ async fn a_revoked_key_fails_at_once() {
 }
 
 #[tokio::test]
+async fn a_key_revoked_through_one_replica_fails_on_the_others() {
+    let app = TestApp::start().await;
+    let (tenant_id, admin) = app.tenant_with_key("t", Role::Admin).await;
+    let reader_key = app.create_key(&admin, &tenant_id, Role::Reader).await;
+    let other = northstar_jira::Server::start(crate::support::test_config(&app.db.url)).await.unwrap();
+    let reader =
+        northstar_jira_client::Client::connect(format!("http://{}", other.grpc_addr), &reader_key).await.unwrap();
+    // The other replica has verified the key and holds it.
+    reader.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap();
+    let keys = admin.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await.unwrap().into_inner();
+    let reader_id = keys.api_keys.iter().find(|k| k.role == Role::Reader as i32).unwrap().api_key_id.clone();
+    admin
+        .tenants()
+        .revoke_api_key(proto::RevokeApiKeyRequest { tenant_id: String::new(), api_key_id: reader_id })
+        .await
+        .unwrap();
+    // It hears of the revocation through the database, within moments.
+    let mut refused = false;
+    for _ in 0..100 {
+        match reader.tenants().list_api_keys(proto::ListApiKeysRequest::default()).await {
+            Err(err) if err.code() == Code::Unauthenticated => {
+                refused = true;
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    assert!(refused, "the other replica still accepts the revoked key");
+    other.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn roles_are_enforced_for_every_kind_of_call() {
     let app = TestApp::start().await;
     let (tenant_id, admin) = app.tenant_with_key("t", Role::Admin).await;

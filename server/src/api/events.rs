@@ -1,4 +1,6 @@
 //! `EventService`: event submission with its deliveries in one transaction, and reads.
+use std::{collections::HashSet, sync::Arc};
+
 use chrono::Utc;
 use diesel_async::AsyncConnection as _;
 use uuid::Uuid;
@@ -20,6 +22,7 @@ use crate::{
         ticket::EventView,
     },
     error::{ApiError, ApiResult},
+    ingest::{self, Outcome, Submission},
     propagate::{self, Source},
     proto,
     routing::TenantRouting,
@@ -216,23 +219,7 @@ impl Events {
         status: Option<EventStatus>,
         source: &Source,
     ) -> ApiResult<(Event, bool)> {
-        let now = Utc::now();
-        let candidate = Event {
-            id: Uuid::now_v7(),
-            tenant_id: tenant,
-            external_id: view.external_id.clone(),
-            kind: view.trigger.as_str().to_owned(),
-            application_id: view.application_id.clone(),
-            title: view.title.clone(),
-            severity: view.severity.as_str().to_owned(),
-            status: "open".into(),
-            link: view.link.clone(),
-            detected_at: view.detected_at,
-            details: db::events::details_of(view),
-            first_seen_at: now,
-            updated_at: now,
-            status_updated_at: now,
-        };
+        let candidate = ingest::new_event(tenant, view, Utc::now());
         let (event, created) = match db::events::insert_new(conn, &candidate).await? {
             Some(event) => (event, true),
             None => {
@@ -282,12 +269,59 @@ impl Events {
         Ok((event, created))
     }
 
+    /// The plain new events of a chunk (valid, no status asked, an external id not earlier in
+    /// the chunk, so the chunk's order of writes holds) stored as one group under a savepoint;
+    /// for each item, its new event, or `None` where it is to be stored alone.
+    async fn store_new_group(
+        conn: &mut diesel_async::AsyncPgConnection,
+        tenant: Uuid,
+        routing: &Arc<TenantRouting>,
+        source: &Source,
+        parsed: &[ApiResult<(Option<EventStatus>, EventView)>],
+    ) -> Vec<Option<Event>> {
+        let mut seen = HashSet::new();
+        let mut members = Vec::new();
+        let mut submissions = Vec::new();
+        for (i, item) in parsed.iter().enumerate() {
+            let Ok((status, view)) = item else { continue };
+            if seen.insert(view.external_id.as_str()) && status.is_none() {
+                members.push(i);
+                let (routing, view, source) = (routing.clone(), view.clone(), source.clone());
+                submissions.push(Submission { tenant, routing, view, source });
+            }
+        }
+        let stored = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                ingest::insert_new(conn, &submissions, Utc::now()).await
+            })
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "a chunk's new events failed as a group; each is stored alone");
+                vec![None; submissions.len()]
+            });
+        let mut created = vec![None; parsed.len()];
+        for (i, event) in members.into_iter().zip(stored) {
+            created[i] = event;
+        }
+        created
+    }
+
     async fn submit(&self, caller: Caller, r: proto::SubmitEventRequest) -> ApiResult<proto::SubmitEventResponse> {
         let tenant = caller.tenant_scope("", "tenant_id")?;
         let view = convert::event_view(&r, "")?;
         let status = requested_status(&r, view.trigger)?;
-        let source = source_of(&caller);
+        let mut source = source_of(&caller);
         let routing = self.state.routing.tenant(tenant).await?;
+        let mut view = view;
+        if status.is_none() {
+            let submission = Submission { tenant, routing: routing.clone(), view, source };
+            match self.state.ingest.submit(submission).await? {
+                Outcome::Created(event) => {
+                    return Ok(proto::SubmitEventResponse { event: Some(event_to_proto(&event)?), created: true });
+                }
+                Outcome::Declined(submission) => (view, source) = (submission.view, submission.source),
+            }
+        }
         let mut conn = self.state.pool.get().await?;
         let (event, created) = conn
             .transaction::<_, ApiError, _>(async |conn| {
@@ -320,19 +354,28 @@ impl Events {
             let mut conn = self.state.pool.get().await?;
             let results = conn
                 .transaction::<_, ApiError, _>(async |conn| {
+                    let parsed: Vec<ApiResult<(Option<EventStatus>, EventView)>> = chunk
+                        .events
+                        .iter()
+                        .map(|item| {
+                            let view = convert::event_view(item, "")?;
+                            Ok((requested_status(item, view.trigger)?, view))
+                        })
+                        .collect();
+                    let created = Self::store_new_group(conn, tenant, &routing, &source, &parsed).await;
                     let mut results = Vec::with_capacity(chunk.events.len());
-                    for (offset, item) in chunk.events.iter().enumerate() {
+                    for (offset, ((item, parsed), created)) in chunk.events.iter().zip(parsed).zip(created).enumerate()
+                    {
                         let i = index + offset as i32;
-                        let outcome = match convert::event_view(item, "")
-                            .and_then(|view| Ok((requested_status(item, view.trigger)?, view)))
-                        {
-                            Ok((status, view)) => {
+                        let outcome = match (created, parsed) {
+                            (Some(event), _) => Ok((event, true)),
+                            (None, Ok((status, view))) => {
                                 conn.transaction::<_, ApiError, _>(async |conn| {
                                     Self::store(conn, tenant, &routing, &view, status, &source).await
                                 })
                                 .await
                             }
-                            Err(e) => Err(e),
+                            (None, Err(e)) => Err(e),
                         };
                         results.push(match outcome {
                             Ok((event, created)) => proto::SubmitEventsResult {

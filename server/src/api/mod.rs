@@ -56,6 +56,10 @@ pub struct AppState {
     pub jira: JiraClient,
     /// Each tenant's routing index.
     pub routing: RoutingCache,
+    /// Group commit of new events.
+    pub ingest: crate::ingest::GroupCommit,
+    /// Verified API keys (a revocation here forgets them at once).
+    pub keys: Arc<crate::auth::cache::KeyCache>,
     /// Base URL Jira reaches the sidecar at (webhook URLs), without a trailing slash.
     pub public_url: Arc<str>,
     /// Cancelled when the server stops: long-lived streams end with it, or graceful shutdown

@@ -182,6 +182,7 @@ impl Tenants {
                 Ok(key)
             })
             .await?;
+        self.state.keys.clear();
         tracing::info!(api_key_id = %key.id, "API key revoked");
         Ok(proto::RevokeApiKeyResponse { key: Some(key_to_proto(key)) })
     }

@@ -9,26 +9,37 @@ use secrecy::SecretString;
 use tonic::Status;
 use tracing::Instrument as _;
 
-use super::{Caller, keys, roles};
+use super::{Caller, cache::KeyCache, keys, roles};
 use crate::{db, error::ApiError};
 
 /// Authenticates callers; shared by every connection.
 pub struct Authenticator {
     pool: db::DbPool,
+    keys: Arc<KeyCache>,
     bootstrap_token: Option<SecretString>,
 }
 
 impl Authenticator {
     /// An authenticator over the key table, with the operator token if one is configured.
-    pub fn new(pool: db::DbPool, bootstrap_token: Option<SecretString>) -> Self {
-        Self { pool, bootstrap_token }
+    pub fn new(pool: db::DbPool, keys: Arc<KeyCache>, bootstrap_token: Option<SecretString>) -> Self {
+        Self { pool, keys, bootstrap_token }
     }
 
     async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Caller, ApiError> {
         let presented = bearer(headers)?;
         if let Some(prefix) = keys::parse_prefix(presented) {
-            let mut conn = self.pool.get().await?;
-            let key = db::tenants::find_key_by_prefix(&mut conn, prefix).await?;
+            let key = match self.keys.get(prefix) {
+                Some(key) => Some(key),
+                None => {
+                    let generation = self.keys.generation();
+                    let mut conn = self.pool.get().await?;
+                    let key = db::tenants::find_key_by_prefix(&mut conn, prefix).await?;
+                    if let Some(key) = &key {
+                        self.keys.put(key.clone(), generation);
+                    }
+                    key
+                }
+            };
             let key = key
                 .filter(|k| keys::matches(presented, &k.secret_hash))
                 .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
@@ -38,7 +49,9 @@ impl Authenticator {
             let role = roles::Role::parse(&key.role)
                 .ok_or_else(|| ApiError::internal(format!("stored role {:?}", key.role)))?;
             if key.last_used_stale() {
+                let mut conn = self.pool.get().await?;
                 db::tenants::touch_key(&mut conn, key.id).await?;
+                self.keys.mark_used(prefix, chrono::Utc::now());
             }
             return Ok(Caller::Tenant { tenant_id: key.tenant_id, api_key_id: key.id, role });
         }

@@ -1,6 +1,7 @@
 //! Who is calling: one tower layer in front of every gRPC service turns the `authorization`
 //! header into a [`Caller`], checks it against the role table, and hands it to the handler
 //! through the request extensions. Handlers never parse credentials themselves.
+pub mod cache;
 pub mod keys;
 mod layer;
 pub mod roles;

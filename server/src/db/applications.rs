@@ -85,6 +85,20 @@ pub async fn register_missing(conn: &mut AsyncPgConnection, tenant_id: Uuid, ids
     diesel::insert_into(applications::table).values(rows).on_conflict_do_nothing().execute(conn).await
 }
 
+/// [`register_missing`] for (tenant, application id) pairs of several tenants, in one statement.
+pub async fn register_missing_many(conn: &mut AsyncPgConnection, ids: &[(Uuid, String)]) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|(tenant_id, id)| {
+            (applications::tenant_id.eq(*tenant_id), applications::application_id.eq(id), applications::name.eq(id))
+        })
+        .collect();
+    diesel::insert_into(applications::table).values(rows).on_conflict_do_nothing().execute(conn).await
+}
+
 /// Which of `ids` the tenant has not registered.
 pub async fn missing_applications(
     conn: &mut AsyncPgConnection,

@@ -40,7 +40,7 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// Poll interval when no NOTIFY arrives.
     pub poll_interval: Duration,
-    /// Deliveries claimed (and worked on concurrently) at once.
+    /// Deliveries worked on at once (claimed as room frees up).
     pub batch: i64,
     /// Least wait before retrying a create whose outcome is unknown (search visibility lag).
     pub search_settle: Duration,
@@ -120,37 +120,44 @@ pub fn spawn(state: AppState, config: WorkerConfig, database_url: String, shutdo
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     db::spawn_listener(database_url, CHANNEL, wake.clone(), shutdown.clone());
     tokio::spawn(async move {
+        // A pipeline, not rounds: deliveries are claimed as room frees up, so one slow Jira call
+        // never holds back the others. Room is refilled once half of it is free, which keeps
+        // claims (one transaction each) well below one per delivery.
+        let capacity = usize::try_from(config.batch).unwrap_or(1).max(1);
+        let mut running = JoinSet::new();
         loop {
             if shutdown.is_cancelled() {
-                return;
+                break;
             }
-            let claimed = claim(&state, &config).await;
-            match claimed {
-                Ok(batch) if !batch.is_empty() => {
-                    let mut running = JoinSet::new();
-                    for delivery in batch {
-                        let (state, config, stop) = (state.clone(), config, shutdown.clone());
-                        let span = tracing::info_span!("delivery", delivery_id = %delivery.id, kind = %delivery.kind, attempt = delivery.attempts);
-                        running.spawn(async move { process(&state, &config, delivery, &stop).await }.instrument(span));
+            let room = capacity - running.len();
+            if room * 2 >= capacity || running.is_empty() {
+                match claim(&state, &config, room).await {
+                    Ok(batch) => {
+                        for delivery in batch {
+                            let (state, config, stop) = (state.clone(), config, shutdown.clone());
+                            let span = tracing::info_span!("delivery", delivery_id = %delivery.id, kind = %delivery.kind, attempt = delivery.attempts);
+                            running
+                                .spawn(async move { process(&state, &config, delivery, &stop).await }.instrument(span));
+                        }
                     }
-                    while running.join_next().await.is_some() {}
-                    continue;
+                    Err(err) => tracing::warn!(error = %err, "claiming deliveries"),
                 }
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err, "claiming deliveries"),
             }
             tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = wake.notified() => {}
+                () = shutdown.cancelled() => break,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = wake.notified(), if running.len() < capacity => {}
                 () = tokio::time::sleep(config.poll_interval) => {}
             }
         }
+        // Each attempt ends at shutdown by itself (its lease returns what it could not finish).
+        while running.join_next().await.is_some() {}
     });
 }
 
-async fn claim(state: &AppState, config: &WorkerConfig) -> Result<Vec<Delivery>, ApiError> {
+async fn claim(state: &AppState, config: &WorkerConfig, room: usize) -> Result<Vec<Delivery>, ApiError> {
     let mut conn = state.pool.get().await?;
-    let (batch, lease) = (config.batch, config.lease);
+    let (batch, lease) = (i64::try_from(room).unwrap_or(config.batch), config.lease);
     Ok(conn
         .transaction::<_, diesel::result::Error, _>(async |conn| db::deliveries::claim(conn, batch, lease).await)
         .await?)

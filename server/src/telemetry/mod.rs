@@ -53,6 +53,11 @@ fn describe() {
     describe_counter!("northstar_tickets_created_total", "Jira tickets created, by trigger.");
     describe_counter!("northstar_deliveries_total", "Delivery attempts, by outcome.");
     describe_histogram!("northstar_delivery_seconds", "Duration of a delivery attempt.");
+    describe_histogram!("northstar_group_commit_events", "New events committed together in one group transaction.");
+    describe_histogram!(
+        "northstar_group_commit_seconds",
+        "Time to store one group of new events, connection wait included."
+    );
     describe_counter!("northstar_events_submitted_total", "Events submitted, by kind and whether they were new.");
     describe_counter!("northstar_webhooks_total", "Jira webhooks received, by event and outcome.");
     describe_counter!(
