@@ -8,11 +8,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, AppState},
-    auth::{AuthLayer, Authenticator, cache::KeyCache},
+    auth::{AuthLayer, Authenticator},
     config::Config,
     crypto::SecretCipher,
-    db, delivery, health, http,
-    ingest::{GroupCommit, GroupCommitConfig},
+    db, delivery,
+    group::GroupConfig,
+    health, http,
+    ingest::GroupCommit,
     jira::{JiraClient, JiraSettings, RetryPolicy, SiteLimits},
     proto,
     routing::RoutingCache,
@@ -95,7 +97,7 @@ impl Server {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let keys = Arc::new(KeyCache::listening(&url));
+        let keys = Arc::new(crate::auth::cache::listening(&url));
         let auth = Authenticator::new(pool.clone(), keys.clone(), config.bootstrap_token.clone());
         let jira = JiraClient::new(JiraSettings {
             retry: RetryPolicy {
@@ -122,13 +124,19 @@ impl Server {
             search_settle: config.jira_search_settle,
             duplicate_sweep: config.jira_duplicate_sweep,
         };
+        let wakeups = crate::notify::Wakeups::spawn(pool.clone(), shutdown.clone());
         let state = AppState {
+            receivers: Arc::new(crate::memo::Memo::listening(
+                &url,
+                db::applications::ROUTING_CHANNEL,
+                std::time::Duration::from_secs(60),
+                10_000,
+            )),
+            inbox: crate::webhooks::receive::InboxWriter::spawn(pool.clone(), wakeups.clone()),
+            wakeups,
             ingest: GroupCommit::spawn(
                 pool.clone(),
-                GroupCommitConfig {
-                    max_group: config.group_commit_max,
-                    concurrent_groups: config.group_commit_concurrency,
-                },
+                GroupConfig { max_group: config.group_commit_max, concurrent_groups: config.group_commit_concurrency },
             ),
             pool,
             config: Arc::new(config),

@@ -8,13 +8,13 @@ use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
-use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
     db::{self, DbPool, events::Event},
     domain::{routing::EventFacts, ticket::EventView},
     error::ApiError,
+    group::{Batcher, GroupConfig, Unanswered},
     propagate::Source,
     routing::TenantRouting,
 };
@@ -39,86 +39,50 @@ pub enum Outcome {
     Declined(Submission),
 }
 
-/// How groups form.
-#[derive(Debug, Clone, Copy)]
-pub struct GroupCommitConfig {
-    /// Events in one transaction at most.
-    pub max_group: usize,
-    /// Group transactions running at once; while they run, the next groups gather.
-    pub concurrent_groups: usize,
-}
-
-impl Default for GroupCommitConfig {
-    fn default() -> Self {
-        Self { max_group: 256, concurrent_groups: 1 }
-    }
-}
-
-type Pending = (Submission, oneshot::Sender<Outcome>);
-
 /// The handle submissions go through; cheap to clone.
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: mpsc::Sender<Pending>,
+    batcher: Batcher<Submission, Outcome>,
 }
 
 impl GroupCommit {
-    /// Starts the task that forms groups and commits them; it ends when every handle is gone.
-    pub fn spawn(pool: DbPool, config: GroupCommitConfig) -> Self {
-        let (queue, pending) = mpsc::channel(config.max_group * config.concurrent_groups.max(1) * 4);
-        tokio::spawn(gather(pool, pending, config));
-        Self { queue }
+    /// Starts the task that forms groups and commits them.
+    pub fn spawn(pool: DbPool, config: GroupConfig) -> Self {
+        let batcher = Batcher::spawn(config, "events", move |group| commit(pool.clone(), group));
+        Self { batcher }
     }
 
     /// Stores `submission` as a new event in the next group, once it commits.
     pub async fn submit(&self, submission: Submission) -> Result<Outcome, ApiError> {
-        let (reply, outcome) = oneshot::channel();
-        if let Err(mpsc::error::SendError((submission, _))) = self.queue.send((submission, reply)).await {
-            return Ok(Outcome::Declined(submission));
+        match self.batcher.submit(submission).await {
+            Ok(outcome) => Ok(outcome),
+            Err(Unanswered::Closed(submission)) => Ok(Outcome::Declined(submission)),
+            // The outcome is unknown here; the client's retry is safe because the external id
+            // makes it idempotent.
+            Err(Unanswered::Lost) => Err(ApiError::Unavailable("the server is stopping; retry".into())),
         }
-        // A group task that vanished (the runtime stopping) leaves the outcome unknown here; the
-        // client's retry is safe because the external id makes it idempotent.
-        outcome.await.map_err(|_| ApiError::Unavailable("the server is stopping; retry".into()))
     }
 }
 
-async fn gather(pool: DbPool, mut pending: mpsc::Receiver<Pending>, config: GroupCommitConfig) {
-    let slots = Arc::new(Semaphore::new(config.concurrent_groups.max(1)));
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
-        let mut group = Vec::new();
-        if pending.recv_many(&mut group, config.max_group.max(1)).await == 0 {
-            return;
-        }
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            commit(&pool, group).await;
-            drop(slot);
-        });
-    }
-}
-
-async fn commit(pool: &DbPool, group: Vec<Pending>) {
-    metrics::histogram!("northstar_group_commit_events").record(group.len() as f64);
-    let (submissions, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+async fn commit(pool: DbPool, submissions: Vec<Submission>) -> Vec<Outcome> {
     // One statement: atomic without a transaction of its own, and one round trip.
-    let started = std::time::Instant::now();
     let stored = async {
         let mut conn = pool.get().await.map_err(ApiError::from)?;
         Ok::<_, ApiError>(insert_new(&mut conn, &submissions, Utc::now()).await?)
     }
     .await;
-    metrics::histogram!("northstar_group_commit_seconds").record(started.elapsed().as_secs_f64());
     let stored = stored.unwrap_or_else(|err| {
         tracing::warn!(error = %err, "a group of events failed to commit; each is stored alone");
         vec![None; submissions.len()]
     });
-    for ((submission, reply), event) in submissions.into_iter().zip(replies).zip(stored) {
-        let _ = reply.send(match event {
+    submissions
+        .into_iter()
+        .zip(stored)
+        .map(|(submission, event)| match event {
             Some(event) => Outcome::Created(event),
             None => Outcome::Declined(submission),
-        });
-    }
+        })
+        .collect()
 }
 
 /// The row a first submission of `view` stores.

@@ -76,3 +76,64 @@ async fn listen(url: String, channel: &'static str, tx: watch::Sender<u64>) {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// Notifications sent after the transaction they announce has committed, a few milliseconds
+/// late and coalesced. A transaction that NOTIFYs holds a database-wide lock from its commit
+/// until its WAL is flushed, so at hundreds of commits a second the hot paths (a stored ticket,
+/// a received webhook) would commit one at a time; they raise a wake-up here after their commit
+/// instead, and one small statement announces everything raised meanwhile.
+pub struct Wakeups {
+    pending: Mutex<std::collections::HashSet<(&'static str, String)>>,
+    kick: tokio::sync::Notify,
+}
+
+/// How long raised wake-ups wait for company before they are sent.
+const COALESCE: Duration = Duration::from_millis(5);
+
+impl Wakeups {
+    /// Starts the sender on `pool`; it stops at `shutdown` (sending what is pending first).
+    pub fn spawn(pool: crate::db::DbPool, shutdown: tokio_util::sync::CancellationToken) -> Arc<Self> {
+        let wakeups = Arc::new(Self { pending: Mutex::default(), kick: tokio::sync::Notify::new() });
+        let this = wakeups.clone();
+        tokio::spawn(async move {
+            loop {
+                let stopping = tokio::select! {
+                    () = this.kick.notified() => false,
+                    () = shutdown.cancelled() => true,
+                };
+                if !stopping {
+                    tokio::time::sleep(COALESCE).await;
+                }
+                let batch: Vec<_> =
+                    std::mem::take(&mut *this.pending.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect();
+                if !batch.is_empty()
+                    && let Err(err) = send(&pool, &batch).await
+                {
+                    // Listeners also poll; a lost wake-up only delays them.
+                    tracing::warn!(error = %err, "sending wake-ups");
+                }
+                if stopping {
+                    return;
+                }
+            }
+        });
+        wakeups
+    }
+
+    /// Announces on `channel` (with `payload`) soon; call it after the commit.
+    pub fn raise(&self, channel: &'static str, payload: impl Into<String>) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert((channel, payload.into()));
+        self.kick.notify_one();
+    }
+}
+
+async fn send(pool: &crate::db::DbPool, batch: &[(&'static str, String)]) -> Result<(), crate::error::ApiError> {
+    use diesel::sql_types::{Array, Text};
+    let mut conn = pool.get().await?;
+    diesel::sql_query("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS x(c, p)")
+        .bind::<Array<Text>, _>(batch.iter().map(|(c, _)| *c).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(batch.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>())
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}

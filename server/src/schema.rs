@@ -275,18 +275,19 @@ diesel::table! {
 }
 
 diesel::table! {
-    ticket_created_daily (tenant_id, day, trigger, severity, configuration_id) {
+    ticket_created_daily (tenant_id, day, trigger, severity, configuration_id, shard) {
         tenant_id -> Uuid,
         day -> Date,
         trigger -> Text,
         severity -> Text,
         configuration_id -> Uuid,
         tickets -> Int8,
+        shard -> Int2,
     }
 }
 
 diesel::table! {
-    ticket_closed_daily (tenant_id, day, trigger, severity) {
+    ticket_closed_daily (tenant_id, day, trigger, severity, shard) {
         tenant_id -> Uuid,
         day -> Date,
         trigger -> Text,
@@ -294,22 +295,24 @@ diesel::table! {
         tickets -> Int8,
         seconds_sum -> Float8,
         histogram -> Array<Nullable<Int4>>,
+        shard -> Int2,
     }
 }
 
 diesel::table! {
-    ticket_created_hourly (tenant_id, hour, trigger, severity, configuration_id) {
+    ticket_created_hourly (tenant_id, hour, trigger, severity, configuration_id, shard) {
         tenant_id -> Uuid,
         hour -> Timestamptz,
         trigger -> Text,
         severity -> Text,
         configuration_id -> Uuid,
         tickets -> Int8,
+        shard -> Int2,
     }
 }
 
 diesel::table! {
-    ticket_closed_hourly (tenant_id, hour, trigger, severity) {
+    ticket_closed_hourly (tenant_id, hour, trigger, severity, shard) {
         tenant_id -> Uuid,
         hour -> Timestamptz,
         trigger -> Text,
@@ -317,6 +320,7 @@ diesel::table! {
         tickets -> Int8,
         seconds_sum -> Float8,
         histogram -> Array<Nullable<Int4>>,
+        shard -> Int2,
     }
 }
 

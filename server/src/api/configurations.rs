@@ -461,6 +461,7 @@ impl Configurations {
         })
         .await?;
         self.state.routing.invalidate(tenant);
+        self.state.receivers.clear();
         tracing::info!(configuration_id = %id, trigger = config.trigger.as_str(), "configuration created");
         Ok(proto::CreateConfigurationResponse {
             configuration: Some(self.to_proto(&config, &row)),
@@ -546,6 +547,7 @@ impl Configurations {
             })
             .await?;
         self.state.routing.invalidate(tenant);
+        self.state.receivers.clear();
         Ok(proto::UpdateConfigurationResponse {
             configuration: Some(self.to_proto(&config, &row)),
             webhook_url: self.webhook_url(&config),
@@ -575,6 +577,7 @@ impl Configurations {
         })
         .await?;
         self.state.routing.invalidate(tenant);
+        self.state.receivers.clear();
         Ok(())
     }
 
@@ -597,6 +600,8 @@ impl Configurations {
                 let secret = new_secret(&self.state, id);
                 let row = to_row(&config, Some(&previous), Some(&secret), true);
                 db::configurations::update(conn, &row).await?;
+                // Every replica's webhook endpoint forgets the old secret.
+                db::applications::notify_routing_changed(conn, tenant).await?;
                 audit(
                     conn,
                     &caller,
@@ -610,6 +615,7 @@ impl Configurations {
                 Ok((config, row, secret))
             })
             .await?;
+        self.state.receivers.clear();
         Ok(proto::RotateWebhookSecretResponse {
             configuration: Some(self.to_proto(&config, &row)),
             webhook_url: self.webhook_url(&config),

@@ -56,6 +56,13 @@ pub struct AppState {
     pub jira: JiraClient,
     /// Each tenant's routing index.
     pub routing: RoutingCache,
+    /// Webhook receivers (configuration, tenant, sealed secret), forgotten on any configuration
+    /// change.
+    pub receivers: Arc<crate::memo::Memo<uuid::Uuid, crate::db::webhooks::Receiver>>,
+    /// Webhook deliveries stored in groups.
+    pub inbox: crate::webhooks::receive::InboxWriter,
+    /// Wake-ups announced after commit (hot paths).
+    pub wakeups: Arc<crate::notify::Wakeups>,
     /// Group commit of new events.
     pub ingest: crate::ingest::GroupCommit,
     /// Verified API keys (a revocation here forgets them at once).

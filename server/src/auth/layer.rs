@@ -35,7 +35,7 @@ impl Authenticator {
                     let mut conn = self.pool.get().await?;
                     let key = db::tenants::find_key_by_prefix(&mut conn, prefix).await?;
                     if let Some(key) = &key {
-                        self.keys.put(key.clone(), generation);
+                        self.keys.put(key.prefix.clone(), key.clone(), generation);
                     }
                     key
                 }
@@ -51,7 +51,8 @@ impl Authenticator {
             if key.last_used_stale() {
                 let mut conn = self.pool.get().await?;
                 db::tenants::touch_key(&mut conn, key.id).await?;
-                self.keys.mark_used(prefix, chrono::Utc::now());
+                let now = chrono::Utc::now();
+                self.keys.update(prefix, |k| k.last_used_at = Some(now));
             }
             return Ok(Caller::Tenant { tenant_id: key.tenant_id, api_key_id: key.id, role });
         }

@@ -116,8 +116,13 @@ pub async fn record(conn: &mut AsyncPgConnection, changes: &[NewChange]) -> Quer
     if changes.is_empty() {
         return Ok(());
     }
-    diesel::insert_into(event_changes::table).values(changes).execute(conn).await?;
+    record_quietly(conn, changes).await?;
     diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn).await.map(drop)
+}
+
+/// [`record`] without the NOTIFY: the caller raises the wake-up on [`CHANNEL`] after its commit.
+pub async fn record_quietly(conn: &mut AsyncPgConnection, changes: &[NewChange]) -> QueryResult<()> {
+    diesel::insert_into(event_changes::table).values(changes).execute(conn).await.map(drop)
 }
 
 /// An event's changes, oldest first.

@@ -90,6 +90,13 @@ pub async fn run_migrations(url: &str) -> Result<(), MigrateError> {
 }
 
 /// True when a trivial query succeeds within `timeout`: the health probe.
+/// Tells the database's triggers that this transaction's caller announces its changes after
+/// the commit (through [`crate::notify::Wakeups`]), so they NOTIFY nothing themselves.
+pub async fn notify_after_commit(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    use diesel_async::RunQueryDsl as _;
+    diesel::sql_query("SET LOCAL northstar.notify_after_commit = 'on'").execute(conn).await.map(drop)
+}
+
 pub async fn ping(pool: &DbPool, timeout: Duration) -> bool {
     let probe = async {
         let mut conn = pool.get().await.ok()?;

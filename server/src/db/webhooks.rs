@@ -14,7 +14,7 @@ use crate::{
 pub const CHANNEL: &str = "northstar_inbox";
 
 /// What the webhook endpoint needs to know of a configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Receiver {
     pub tenant_id: Uuid,
     pub bidirectional: bool,
@@ -59,13 +59,22 @@ pub struct NewDelivery<'a> {
     pub body: &'a [u8],
 }
 
-/// Stores a delivery unless the same one was stored before; wakes the processors when new.
+/// Stores a delivery unless the same one was stored before; whether it was new. The caller
+/// wakes the processors (on [`CHANNEL`]) once it is committed.
 pub async fn store(conn: &mut AsyncPgConnection, delivery: &NewDelivery<'_>) -> QueryResult<bool> {
     let n = diesel::insert_into(webhook_inbox::table).values(delivery).on_conflict_do_nothing().execute(conn).await?;
-    if n > 0 {
-        diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn).await?;
-    }
     Ok(n > 0)
+}
+
+/// Stores deliveries in one statement, skipping those stored before (or earlier in `rows`);
+/// returns the ids of those that were new.
+pub async fn store_many(conn: &mut AsyncPgConnection, rows: &[NewDelivery<'_>]) -> QueryResult<Vec<Uuid>> {
+    diesel::insert_into(webhook_inbox::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(webhook_inbox::id)
+        .get_results(conn)
+        .await
 }
 
 /// A stored delivery.
@@ -87,7 +96,9 @@ pub async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<
     webhook_inbox::table
         .filter(webhook_inbox::state.eq_any(["pending", "failed"]))
         .filter(webhook_inbox::next_attempt_at.le(Utc::now()))
-        .order((webhook_inbox::received_at, webhook_inbox::id))
+        // The due index's order (a new delivery is due when received): ordering by received_at
+        // sorted every due row, bodies and all, on each claim (spilling to disk under a burst).
+        .order((webhook_inbox::next_attempt_at, webhook_inbox::id))
         .limit(limit)
         .select(InboxRow::as_select())
         .for_update()

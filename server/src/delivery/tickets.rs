@@ -113,12 +113,16 @@ pub(super) async fn create(
         .then(|| Utc::now() + chrono::TimeDelta::from_std(config.duplicate_sweep).unwrap_or(chrono::TimeDelta::zero()));
     let mut conn = state.pool.get().await.map_err(ApiError::from)?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        // Watchers and metrics streams hear of it after the commit (see `notify::Wakeups`).
+        db::notify_after_commit(conn).await?;
         store_ticket(conn, &ctx, delivery, &row, sweep_at).await?;
         db::deliveries::succeed_held(conn, delivery.id, token).await?;
         Ok(())
     })
     .await
     .map_err(AttemptError::stored)?;
+    state.wakeups.raise(db::changes::CHANNEL, "");
+    state.wakeups.raise(db::metrics::CHANNEL, delivery.tenant_id.to_string());
     metrics::counter!("northstar_tickets_created_total", "trigger" => ctx.view.trigger.as_str()).increment(1);
     tracing::info!(jira_key = %created.key, adopted, "ticket created");
     Ok(())
@@ -136,7 +140,6 @@ async fn store_ticket(
     sweep_at: Option<chrono::DateTime<Utc>>,
 ) -> diesel::result::QueryResult<()> {
     let event = db::events::lock_shared(conn, delivery.event_id).await?;
-    db::events::insert_ticket(conn, row).await?;
     let owe = |kind| NewDelivery::new(row.tenant_id, row.event_id, row.configuration_id, row.generation, kind);
     let mut next = Vec::new();
     if EventStatus::parse(&event.status).is_some_and(EventStatus::is_closed) {
@@ -157,7 +160,10 @@ async fn store_ticket(
     let change = NewChange::of(&event, changes::kind::TICKET_CREATED, changes::origin::SYSTEM)
         .ticket(row.configuration_id, &row.jira_key)
         .message(format!("Jira ticket {} created", row.jira_key));
-    db::changes::record(conn, &[change]).await
+    db::changes::record_quietly(conn, &[change]).await?;
+    // Last: its metrics trigger updates rollup rows that every ticket of the hour shares, and
+    // their locks are held until the commit.
+    db::events::insert_ticket(conn, row).await.map(drop)
 }
 
 /// Searches the marker again; of several issues keeps the oldest (re-pointing the ticket at it

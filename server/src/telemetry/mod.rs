@@ -53,7 +53,10 @@ fn describe() {
     describe_counter!("northstar_tickets_created_total", "Jira tickets created, by trigger.");
     describe_counter!("northstar_deliveries_total", "Delivery attempts, by outcome.");
     describe_histogram!("northstar_delivery_seconds", "Duration of a delivery attempt.");
-    describe_histogram!("northstar_group_commit_events", "New events committed together in one group transaction.");
+    describe_histogram!(
+        "northstar_group_commit_items",
+        "Items (new events, webhooks) committed together in one group, by group."
+    );
     describe_histogram!(
         "northstar_group_commit_seconds",
         "Time to store one group of new events, connection wait included."

@@ -13,7 +13,16 @@ use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::{api::AppState, db, domain::webhook};
+use std::sync::Arc;
+
+use crate::{
+    api::AppState,
+    db,
+    domain::webhook,
+    error::ApiError,
+    group::{Batcher, GroupConfig},
+    notify::Wakeups,
+};
 
 /// Largest body accepted; Jira's issue payloads with every custom field stay far below.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -40,11 +49,22 @@ pub async fn handle(
     let Ok(configuration) = Uuid::parse_str(&configuration) else {
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
     };
-    let receiver = async {
-        let mut conn = state.pool.get().await?;
-        Ok::<_, crate::error::ApiError>(db::webhooks::receiver(&mut conn, configuration).await?)
+    let receiver = match state.receivers.get(&configuration) {
+        Some(known) => Ok(Some(known)),
+        None => {
+            let generation = state.receivers.generation();
+            let read = async {
+                let mut conn = state.pool.get().await?;
+                Ok::<_, crate::error::ApiError>(db::webhooks::receiver(&mut conn, configuration).await?)
+            };
+            read.await.inspect(|found| {
+                if let Some(found) = found {
+                    state.receivers.put(configuration, found.clone(), generation);
+                }
+            })
+        }
     };
-    let receiver = match receiver.await {
+    let receiver = match receiver {
         Ok(r) => r,
         // Jira retries a 5xx: the delivery is not lost while the database is away.
         Err(err) => {
@@ -79,19 +99,15 @@ pub async fn handle(
         .map(str::to_owned)
         .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(&body))));
     let event = parsed.event.as_str().to_owned();
-    let row = db::webhooks::NewDelivery {
+    let item = InboxItem {
         id: Uuid::now_v7(),
         tenant_id,
         configuration_id: configuration,
-        identifier: &identifier,
-        webhook_event: &event,
-        body: &body,
+        identifier: identifier.clone(),
+        webhook_event: event.clone(),
+        body,
     };
-    let stored = async {
-        let mut conn = state.pool.get().await?;
-        Ok::<_, crate::error::ApiError>(db::webhooks::store(&mut conn, &row).await?)
-    };
-    match stored.await {
+    match state.inbox.store(item).await {
         Ok(new) => {
             let outcome = if new { "accepted" } else { "duplicate" };
             metrics::counter!("northstar_webhooks_total", "event" => event.clone(), "outcome" => outcome).increment(1);
@@ -101,6 +117,87 @@ pub async fn handle(
         Err(err) => {
             tracing::warn!(error = %err, "webhook: storing failed");
             refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+    }
+}
+
+/// A verified delivery on its way to the inbox.
+pub struct InboxItem {
+    id: Uuid,
+    tenant_id: Uuid,
+    configuration_id: Uuid,
+    identifier: String,
+    webhook_event: String,
+    body: Bytes,
+}
+
+impl InboxItem {
+    fn row(&self) -> db::webhooks::NewDelivery<'_> {
+        db::webhooks::NewDelivery {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            configuration_id: self.configuration_id,
+            identifier: &self.identifier,
+            webhook_event: &self.webhook_event,
+            body: &self.body,
+        }
+    }
+}
+
+/// Stores verified deliveries in groups (one statement each), answering each only after the
+/// commit that holds it, then wakes the inbox processors.
+#[derive(Clone)]
+pub struct InboxWriter {
+    batcher: Batcher<InboxItem, Result<bool, ApiError>>,
+}
+
+impl InboxWriter {
+    /// Starts the group task.
+    pub fn spawn(pool: db::DbPool, wakeups: Arc<Wakeups>) -> Self {
+        let batcher = Batcher::spawn(GroupConfig::default(), "webhooks", move |items: Vec<InboxItem>| {
+            let (pool, wakeups) = (pool.clone(), wakeups.clone());
+            async move {
+                let results = store_group(&pool, &items).await;
+                if results.iter().any(|r| matches!(r, Ok(true))) {
+                    wakeups.raise(db::webhooks::CHANNEL, "");
+                }
+                results
+            }
+        });
+        Self { batcher }
+    }
+
+    /// Stores one delivery; whether it was new (a duplicate is `false`).
+    pub async fn store(&self, item: InboxItem) -> Result<bool, ApiError> {
+        match self.batcher.submit(item).await {
+            Ok(result) => result,
+            Err(_) => Err(ApiError::Unavailable("the server is stopping".into())),
+        }
+    }
+}
+
+async fn store_group(pool: &db::DbPool, items: &[InboxItem]) -> Vec<Result<bool, ApiError>> {
+    let rows: Vec<_> = items.iter().map(InboxItem::row).collect();
+    let grouped = async {
+        let mut conn = pool.get().await?;
+        Ok::<_, ApiError>(db::webhooks::store_many(&mut conn, &rows).await?)
+    };
+    match grouped.await {
+        Ok(new) => {
+            let new: std::collections::HashSet<Uuid> = new.into_iter().collect();
+            items.iter().map(|i| Ok(new.contains(&i.id))).collect()
+        }
+        // One bad row (its configuration deleted meanwhile) must not refuse the others.
+        Err(_) => {
+            let mut results = Vec::with_capacity(items.len());
+            for row in &rows {
+                let alone = async {
+                    let mut conn = pool.get().await?;
+                    Ok::<_, ApiError>(db::webhooks::store(&mut conn, row).await?)
+                };
+                results.push(alone.await);
+            }
+            results
         }
     }
 }
