@@ -94,7 +94,10 @@ pub struct InboxRow {
 /// processed and marked inside it, so a crash returns them untouched.
 pub async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<InboxRow>> {
     webhook_inbox::table
-        .filter(webhook_inbox::state.eq_any(["pending", "failed"]))
+        // Literal states, not bound ones: the prepared statement's generic plan can only use the
+        // partial due index when its predicate is visible in the query text (with a bound list
+        // it scanned and sorted every row of the inbox, bodies and all, on each claim).
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("webhook_inbox.state IN ('pending', 'failed')"))
         .filter(webhook_inbox::next_attempt_at.le(Utc::now()))
         // The due index's order (a new delivery is due when received): ordering by received_at
         // sorted every due row, bodies and all, on each claim (spilling to disk under a burst).
@@ -150,7 +153,11 @@ pub async fn prune(conn: &mut AsyncPgConnection, before: DateTime<Utc>) -> Query
 
 /// Deliveries not yet processed (for the outbox/inbox depth gauge and tests).
 pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    webhook_inbox::table.filter(webhook_inbox::state.eq_any(["pending", "failed"])).count().get_result(conn).await
+    webhook_inbox::table
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("webhook_inbox.state IN ('pending', 'failed')"))
+        .count()
+        .get_result(conn)
+        .await
 }
 
 /// Takes the reconciliation of a configuration for `lease` unless another replica holds it;
