@@ -253,6 +253,20 @@ fn event(run_id: &str, i: usize, application: &str) -> proto::SubmitEventRequest
     }
 }
 
+/// The events `range` of a run as SubmitEvents messages of `chunk` events.
+fn stream_messages(
+    run_id: &str,
+    range: std::ops::Range<usize>,
+    chunk: usize,
+    application: &str,
+) -> Vec<proto::SubmitEventsRequest> {
+    range
+        .collect::<Vec<_>>()
+        .chunks(chunk)
+        .map(|is| proto::SubmitEventsRequest { events: is.iter().map(|&i| event(run_id, i, application)).collect() })
+        .collect()
+}
+
 /// A credential for `url` and a configuration that routes application `web`'s vulnerabilities
 /// there; returns the configuration's id and webhook secret (when `bidirectional`).
 async fn configure(client: &Client, jira: &Jira, url: &str, bidirectional: bool) -> anyhow::Result<(String, String)> {
@@ -310,11 +324,7 @@ async fn stream(
     run(batches, streams, move |b| {
         let client = client.clone();
         let first = b * PER_STREAM;
-        let messages: Vec<proto::SubmitEventsRequest> = (first..(first + PER_STREAM).min(n))
-            .collect::<Vec<_>>()
-            .chunks(chunk)
-            .map(|is| proto::SubmitEventsRequest { events: is.iter().map(|&i| event(&run_id, i, "")).collect() })
-            .collect();
+        let messages = stream_messages(&run_id, first..(first + PER_STREAM).min(n), chunk, "");
         async move {
             let sent: usize = messages.iter().map(|m| m.events.len()).sum();
             let response = client.events().submit_events(tokio_stream::iter(messages)).await?.into_inner();
@@ -408,13 +418,7 @@ async fn deliver(
         run(n.div_ceil(PER_STREAM), streams, move |b| {
             let client = submitting_client.clone();
             let first = b * PER_STREAM;
-            let messages: Vec<proto::SubmitEventsRequest> = (first..(first + PER_STREAM).min(n))
-                .collect::<Vec<_>>()
-                .chunks(500)
-                .map(|is| proto::SubmitEventsRequest {
-                    events: is.iter().map(|&i| event(&submitting_run, i, "web")).collect(),
-                })
-                .collect();
+            let messages = stream_messages(&submitting_run, first..(first + PER_STREAM).min(n), 500, "web");
             async move {
                 let response = client.events().submit_events(tokio_stream::iter(messages)).await?.into_inner();
                 Ok(response.accepted_count as usize)
@@ -547,11 +551,12 @@ async fn metrics(target: &Target, database_url: &str, tickets: i64, calls: usize
     // A million rows through the per-ticket trigger in one transaction would take hours (each
     // rollup row gets a version per ticket): the bench database (a dedicated one) loads with the
     // trigger off and rebuilds the tenant's rollups set-based, as an operator's bulk load would.
-    // Ids are sequential (as UUIDv7 are) so the indexes fill in order.
+    // Ids are sequential within a run (as UUIDv7 are) so the indexes fill in order, and carry the
+    // tenant's hash in front so that runs never collide.
     diesel::sql_query("ALTER TABLE tickets DISABLE TRIGGER tickets_metrics").execute(&mut conn).await?;
     diesel::sql_query(
         "INSERT INTO events (id, tenant_id, external_id, kind, application_id, title, severity, first_seen_at) \
-         SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, $1::uuid, \
+         SELECT (substr(md5($1), 1, 8) || '-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, $1::uuid, \
                 'bench-' || lpad(i::text, 10, '0'), 'vulnerability', 'web', 'bench', \
                 (ARRAY['critical','high','medium','low','note'])[1 + i % 5], \
                 now() - (i % 2592000) * interval '1 second' \

@@ -124,22 +124,28 @@ pub async fn closed_days(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<Vec<Closed>> {
-    diesel::sql_query(
-        "WITH days AS (SELECT * FROM ticket_closed_daily \
-                       WHERE ($1::uuid IS NULL OR tenant_id = $1) AND day >= $2 AND day < $3) \
+    diesel::sql_query(closed_rollup_sql("ticket_closed_daily", "day"))
+        .bind::<Nullable<SqlUuid>, _>(tenant)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(last)
+        .load(conn)
+        .await
+}
+
+/// Closes of a rollup table over `[$2, $3)` of its time column: per (tenant, trigger, severity)
+/// a total row (bucket -1, with the seconds summed over every shard) and a row per histogram
+/// bucket.
+fn closed_rollup_sql(table: &str, time: &str) -> String {
+    format!(
+        "WITH r AS (SELECT * FROM {table} WHERE ($1::uuid IS NULL OR tenant_id = $1) AND {time} >= $2 AND {time} < $3) \
          SELECT tenant_id, trigger, severity, -1 AS bucket, sum(tickets)::bigint AS tickets, \
-                sum(seconds_sum) AS seconds_sum FROM days GROUP BY 1, 2, 3 \
+                sum(seconds_sum) AS seconds_sum FROM r GROUP BY 1, 2, 3 \
          UNION ALL \
          SELECT tenant_id, trigger, severity, (h.i - 1)::integer AS bucket, sum(h.n)::bigint AS tickets, \
                 0::double precision AS seconds_sum \
-         FROM days, unnest(days.histogram) WITH ORDINALITY AS h(n, i) \
-         WHERE h.n IS NOT NULL AND h.n <> 0 GROUP BY 1, 2, 3, 4",
+         FROM r, unnest(r.histogram) WITH ORDINALITY AS h(n, i) \
+         WHERE h.n IS NOT NULL AND h.n <> 0 GROUP BY 1, 2, 3, 4"
     )
-    .bind::<Nullable<SqlUuid>, _>(tenant)
-    .bind::<Date, _>(first)
-    .bind::<Date, _>(last)
-    .load(conn)
-    .await
 }
 
 /// Closes in the whole hours `[from, to)`, shaped as [`closed_days`] returns them.
@@ -149,22 +155,12 @@ pub async fn closed_hours(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Closed>> {
-    diesel::sql_query(
-        "WITH hours AS (SELECT * FROM ticket_closed_hourly \
-                        WHERE ($1::uuid IS NULL OR tenant_id = $1) AND hour >= $2 AND hour < $3) \
-         SELECT tenant_id, trigger, severity, -1 AS bucket, sum(tickets)::bigint AS tickets, \
-                sum(seconds_sum) AS seconds_sum FROM hours GROUP BY 1, 2, 3 \
-         UNION ALL \
-         SELECT tenant_id, trigger, severity, (h.i - 1)::integer AS bucket, sum(h.n)::bigint AS tickets, \
-                0::double precision AS seconds_sum \
-         FROM hours, unnest(hours.histogram) WITH ORDINALITY AS h(n, i) \
-         WHERE h.n IS NOT NULL AND h.n <> 0 GROUP BY 1, 2, 3, 4",
-    )
-    .bind::<Nullable<SqlUuid>, _>(tenant)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
-    .load(conn)
-    .await
+    diesel::sql_query(closed_rollup_sql("ticket_closed_hourly", "hour"))
+        .bind::<Nullable<SqlUuid>, _>(tenant)
+        .bind::<Timestamptz, _>(from)
+        .bind::<Timestamptz, _>(to)
+        .load(conn)
+        .await
 }
 
 /// Closes in `[from, to)`, from the tickets themselves, per bucket (with their sums).
