@@ -125,6 +125,8 @@ impl Server {
             duplicate_sweep: config.jira_duplicate_sweep,
         };
         let wakeups = crate::notify::Wakeups::spawn(pool.clone(), shutdown.clone());
+        let groups =
+            GroupConfig { max_group: config.group_commit_max, concurrent_groups: config.group_commit_concurrency };
         let state = AppState {
             receivers: Arc::new(crate::memo::Memo::listening(
                 &url,
@@ -132,12 +134,9 @@ impl Server {
                 std::time::Duration::from_secs(60),
                 10_000,
             )),
-            inbox: crate::webhooks::receive::InboxWriter::spawn(pool.clone(), wakeups.clone()),
+            inbox: crate::webhooks::receive::InboxWriter::spawn(pool.clone(), wakeups.clone(), groups),
             wakeups,
-            ingest: GroupCommit::spawn(
-                pool.clone(),
-                GroupConfig { max_group: config.group_commit_max, concurrent_groups: config.group_commit_concurrency },
-            ),
+            ingest: GroupCommit::spawn(pool.clone(), groups),
             pool,
             config: Arc::new(config),
             cipher,

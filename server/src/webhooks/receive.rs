@@ -153,8 +153,8 @@ pub struct InboxWriter {
 
 impl InboxWriter {
     /// Starts the group task.
-    pub fn spawn(pool: db::DbPool, wakeups: Arc<Wakeups>) -> Self {
-        let batcher = Batcher::spawn(GroupConfig::default(), "webhooks", move |items: Vec<InboxItem>| {
+    pub fn spawn(pool: db::DbPool, wakeups: Arc<Wakeups>, config: GroupConfig) -> Self {
+        let batcher = Batcher::spawn(config, "webhooks", move |items: Vec<InboxItem>| {
             let (pool, wakeups) = (pool.clone(), wakeups.clone());
             async move {
                 let results = store_group(&pool, &items).await;
