@@ -23,7 +23,7 @@ DECLARE
     secs double precision;
     b integer;
     -- A ticket's own shard, so that what a change takes away comes from where it was added.
-    s smallint := abs(hashtext(t.id::text)) % 8;
+    s smallint := hashtext(t.id::text) & 7;
 BEGIN
     IF t.unlinked_at IS NOT NULL THEN
         RETURN;

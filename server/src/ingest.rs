@@ -7,7 +7,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::{
@@ -39,6 +39,9 @@ pub enum Outcome {
     Declined(Submission),
 }
 
+/// The longest a group waits for a row lock before its callers store their events alone.
+pub const GROUP_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The handle submissions go through; cheap to clone.
 #[derive(Clone)]
 pub struct GroupCommit {
@@ -65,10 +68,16 @@ impl GroupCommit {
 }
 
 async fn commit(pool: DbPool, submissions: Vec<Submission>) -> Vec<Outcome> {
-    // One statement: atomic without a transaction of its own, and one round trip.
+    // One statement in a transaction of its own, which only bounds its lock waits: a row an
+    // uncommitted streamed chunk holds must not stall every tenant's submissions behind it (or
+    // deadlock with it). Past the bound the group fails and each caller stores alone.
     let stored = async {
         let mut conn = pool.get().await.map_err(ApiError::from)?;
-        Ok::<_, ApiError>(insert_new(&mut conn, &submissions, Utc::now()).await?)
+        conn.transaction::<_, ApiError, _>(async |conn| {
+            db::set_lock_timeout(conn, Some(GROUP_LOCK_TIMEOUT)).await?;
+            Ok(insert_new(conn, &submissions, Utc::now()).await?)
+        })
+        .await
     }
     .await;
     let stored = stored.unwrap_or_else(|err| {
@@ -132,11 +141,18 @@ pub async fn insert_new(
             submission.routing.index.route(&facts).map(|configuration| (Uuid::now_v7(), event.id, configuration)),
         );
     }
-    let feed = submissions.iter().map(|s| (Uuid::now_v7(), s.source.origin, s.source.actor.clone())).collect();
+    let feed: Vec<_> = submissions.iter().map(|s| (Uuid::now_v7(), s.source.origin, s.source.actor.clone())).collect();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    // One lock order for every group: two groups, or a group and a streamed chunk, that share
+    // external ids take their rows in the same order (a stable sort keeps the first of a
+    // repeated id first).
+    let mut rows: Vec<_> = events.into_iter().zip(feed).collect();
+    rows.sort_by(|(a, _), (b, _)| (a.tenant_id, &a.external_id).cmp(&(b.tenant_id, &b.external_id)));
+    let (events, feed): (Vec<Event>, Vec<_>) = rows.into_iter().unzip();
     let group = db::events::NewGroup { events: &events, feed, owed };
     let mut inserted: HashMap<Uuid, Event> =
         db::events::insert_group(conn, &group).await?.into_iter().map(|e| (e.id, e)).collect();
-    let stored: Vec<Option<Event>> = events.iter().map(|c| inserted.remove(&c.id)).collect();
+    let stored: Vec<Option<Event>> = ids.iter().map(|id| inserted.remove(id)).collect();
     for event in stored.iter().flatten() {
         metrics::counter!("northstar_events_submitted_total", "kind" => event.kind.clone(), "created" => "true")
             .increment(1);

@@ -17,11 +17,21 @@ use tokio::sync::watch;
 
 use crate::notify::Notifier;
 
+/// When a read started, as [`Memo::put`] needs it: the NOTIFYs heard and the local clears done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    heard: u64,
+    cleared: u64,
+}
+
 /// Values by key, as last read.
 pub struct Memo<K, V> {
     entries: Mutex<HashMap<K, (V, Instant)>>,
     changes: watch::Receiver<u64>,
     seen: AtomicU64,
+    // Bumped by `clear`, so a read that started before a local change is not kept either, even
+    // before this replica's listener hears the change's own NOTIFY.
+    cleared: AtomicU64,
     max_age: Duration,
     max_len: usize,
     _notifier: Option<Arc<Notifier>>,
@@ -43,7 +53,15 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
     ) -> Self {
         // Whatever the listener has heard so far predates every entry.
         let seen = AtomicU64::new(*changes.borrow());
-        Self { entries: Mutex::default(), changes, seen, max_age, max_len, _notifier: notifier }
+        Self {
+            entries: Mutex::default(),
+            changes,
+            seen,
+            cleared: AtomicU64::new(0),
+            max_age,
+            max_len,
+            _notifier: notifier,
+        }
     }
 
     /// The value of `key` if it was read recently and nothing changed since.
@@ -64,15 +82,19 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
         }
     }
 
-    /// The change counter, to pass to [`Memo::put`] for a read that starts now.
-    pub fn generation(&self) -> u64 {
-        *self.changes.borrow()
+    /// The stamp to pass to [`Memo::put`] for a read that starts now.
+    pub fn generation(&self) -> Stamp {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = Stamp { heard: *self.changes.borrow(), cleared: self.cleared.load(Ordering::Acquire) };
+        drop(entries);
+        stamp
     }
 
-    /// Remembers a value read after [`Memo::generation`] gave `heard_before_read`.
-    pub fn put(&self, key: K, value: V, heard_before_read: u64) {
+    /// Remembers a value read after [`Memo::generation`] gave `before_read`.
+    pub fn put(&self, key: K, value: V, before_read: Stamp) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if *self.changes.borrow() != heard_before_read {
+        let now = Stamp { heard: *self.changes.borrow(), cleared: self.cleared.load(Ordering::Acquire) };
+        if now != before_read {
             // A change raced the read: what was read may be older than it.
             return;
         }
@@ -93,9 +115,11 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
         }
     }
 
-    /// Forgets everything (this replica changed something).
+    /// Forgets everything, and every read already under way (this replica changed something).
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.cleared.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
     }
 }
 
@@ -125,6 +149,15 @@ mod tests {
         tx.send_modify(|n| *n += 1);
         memo.put("a".into(), 1, before);
         assert_eq!(memo.get("a"), None);
+    }
+
+    #[test]
+    fn a_read_under_way_when_this_replica_clears_is_not_kept() {
+        let (memo, _tx) = memo();
+        let before = memo.generation();
+        memo.clear();
+        memo.put("a".into(), 1, before);
+        assert_eq!(memo.get("a"), None, "read before the local change, put after it");
     }
 
     #[test]

@@ -290,8 +290,11 @@ impl Events {
                 submissions.push(Submission { tenant, routing, view, source });
             }
         }
+        // Bounded lock waits, as for unary groups (a concurrent group may hold one of these ids);
+        // the bound ends with the savepoint or is lifted right after it.
         let stored = conn
             .transaction::<_, diesel::result::Error, _>(async |conn| {
+                db::set_lock_timeout(conn, Some(ingest::GROUP_LOCK_TIMEOUT)).await?;
                 ingest::insert_new(conn, &submissions, Utc::now()).await
             })
             .await
@@ -299,6 +302,9 @@ impl Events {
                 tracing::warn!(error = %err, "a chunk's new events failed as a group; each is stored alone");
                 vec![None; submissions.len()]
             });
+        if let Err(err) = db::set_lock_timeout(conn, None).await {
+            tracing::warn!(error = %err, "lifting the group's lock bound");
+        }
         let mut created = vec![None; parsed.len()];
         for (i, event) in members.into_iter().zip(stored) {
             created[i] = event;

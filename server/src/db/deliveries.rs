@@ -181,14 +181,19 @@ pub async fn claim(conn: &mut AsyncPgConnection, limit: i64, lease: std::time::D
     let due: Vec<Due> = diesel::sql_query(
         // Candidates come from the two partial indexes in their order, a window a few times the
         // batch: one OR over both made each claim sort every due row (a backlog of thousands,
-        // sorted thirty times a second). What the window leaves out waits for the next claim.
+        // sorted thirty times a second). Each window leaves out rows whose ticket has a delivery
+        // in flight, so such rows cannot fill it and starve the rest.
         "SELECT d.id, d.event_id, d.configuration_id FROM deliveries d \
          WHERE d.id IN ( \
-                (SELECT id FROM deliveries WHERE state IN ('pending', 'failed') AND next_attempt_at <= $1 \
-                 ORDER BY next_attempt_at LIMIT $2 * 4) \
+                (SELECT c.id FROM deliveries c \
+                 WHERE c.state IN ('pending', 'failed') AND c.next_attempt_at <= $1 \
+                   AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = c.event_id \
+                        AND o.configuration_id = c.configuration_id AND o.state = 'in_flight' \
+                        AND o.lease_until >= $1) \
+                 ORDER BY c.next_attempt_at LIMIT $2 * 4) \
                 UNION ALL \
-                (SELECT id FROM deliveries WHERE state = 'in_flight' AND lease_until < $1 \
-                 ORDER BY lease_until LIMIT $2 * 4)) \
+                (SELECT c.id FROM deliveries c WHERE c.state = 'in_flight' AND c.lease_until < $1 \
+                 ORDER BY c.lease_until LIMIT $2 * 4)) \
            AND ((d.state IN ('pending', 'failed') AND d.next_attempt_at <= $1) \
                 OR (d.state = 'in_flight' AND d.lease_until < $1)) \
            AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = d.event_id \

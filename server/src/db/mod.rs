@@ -97,6 +97,19 @@ pub async fn notify_after_commit(conn: &mut AsyncPgConnection) -> diesel::QueryR
     diesel::sql_query("SET LOCAL northstar.notify_after_commit = 'on'").execute(conn).await.map(drop)
 }
 
+/// Bounds this transaction's lock waits from here on (`None`: back to the server's default).
+pub async fn set_lock_timeout(
+    conn: &mut AsyncPgConnection,
+    timeout: Option<std::time::Duration>,
+) -> diesel::QueryResult<()> {
+    use diesel_async::RunQueryDsl as _;
+    let sql = match timeout {
+        Some(t) => format!("SET LOCAL lock_timeout = '{}ms'", t.as_millis().max(1)),
+        None => "SET LOCAL lock_timeout TO DEFAULT".to_owned(),
+    };
+    diesel::sql_query(sql).execute(conn).await.map(drop)
+}
+
 pub async fn ping(pool: &DbPool, timeout: Duration) -> bool {
     let probe = async {
         let mut conn = pool.get().await.ok()?;

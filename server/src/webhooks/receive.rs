@@ -177,27 +177,38 @@ impl InboxWriter {
 }
 
 async fn store_group(pool: &db::DbPool, items: &[InboxItem]) -> Vec<Result<bool, ApiError>> {
+    use diesel::result::{DatabaseErrorKind, Error};
     let rows: Vec<_> = items.iter().map(InboxItem::row).collect();
-    let grouped = async {
-        let mut conn = pool.get().await?;
-        Ok::<_, ApiError>(db::webhooks::store_many(&mut conn, &rows).await?)
+    let mut conn = match pool.get().await {
+        Ok(conn) => conn,
+        // The database is away: every caller answers 503 at once, and Jira retries.
+        Err(err) => {
+            let err = ApiError::from(err);
+            return items.iter().map(|_| Err(ApiError::Unavailable(err.to_string()))).collect();
+        }
     };
-    match grouped.await {
+    match db::webhooks::store_many(&mut conn, &rows).await {
         Ok(new) => {
             let new: std::collections::HashSet<Uuid> = new.into_iter().collect();
             items.iter().map(|i| Ok(new.contains(&i.id))).collect()
         }
-        // One bad row (its configuration deleted meanwhile) must not refuse the others.
-        Err(_) => {
-            let mut results = Vec::with_capacity(items.len());
+        // One bad row (its configuration deleted meanwhile) must not refuse the others: each is
+        // stored alone, on the same connection.
+        Err(Error::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation
+            | DatabaseErrorKind::CheckViolation
+            | DatabaseErrorKind::NotNullViolation,
+            _,
+        )) => {
+            let mut results = Vec::with_capacity(rows.len());
             for row in &rows {
-                let alone = async {
-                    let mut conn = pool.get().await?;
-                    Ok::<_, ApiError>(db::webhooks::store(&mut conn, row).await?)
-                };
-                results.push(alone.await);
+                results.push(db::webhooks::store(&mut conn, row).await.map_err(ApiError::from));
             }
             results
+        }
+        Err(err) => {
+            let err = ApiError::from(err);
+            items.iter().map(|_| Err(ApiError::Unavailable(err.to_string()))).collect()
         }
     }
 }
