@@ -304,6 +304,17 @@ async fn configure(client: &Client, jira: &Jira, url: &str, bidirectional: bool)
     Ok((configuration.configuration_id, created.webhook_secret))
 }
 
+/// Credentials for a Jira the run never calls (configurations that only receive webhooks, or
+/// that own seeded tickets).
+fn unused_jira() -> Jira {
+    Jira {
+        jira_url: None,
+        jira_email: "bench@example.com".into(),
+        jira_token: "never-used".into(),
+        jira_project: "SEC".into(),
+    }
+}
+
 async fn route_to_jira(client: &Client, jira: &Jira, url: &str) -> anyhow::Result<()> {
     configure(client, jira, url, false).await.map(drop)
 }
@@ -346,13 +357,7 @@ async fn webhooks(
 ) -> anyhow::Result<(String, (Duration, Report))> {
     use hmac::{Hmac, Mac as _};
     let (tenant, client) = fresh_tenant(target, run_id, proto::Role::Admin).await?;
-    let jira = Jira {
-        jira_url: None,
-        jira_email: "bench@example.com".into(),
-        jira_token: "never-used".into(),
-        jira_project: "SEC".into(),
-    };
-    let (configuration, secret) = configure(&client, &jira, "https://bench.atlassian.net", true).await?;
+    let (configuration, secret) = configure(&client, &unused_jira(), "https://bench.atlassian.net", true).await?;
     anyhow::ensure!(!secret.is_empty(), "a bidirectional configuration has a webhook secret");
     let url = format!("{}/webhooks/jira/{configuration}", http.trim_end_matches('/'));
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
@@ -515,37 +520,8 @@ async fn metrics(target: &Target, database_url: &str, tickets: i64, calls: usize
     use diesel_async::AsyncConnection as _;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let (tenant, admin) = fresh_tenant(target, &run_id, proto::Role::Admin).await?;
-    admin
-        .applications()
-        .upsert_application(proto::UpsertApplicationRequest { application_id: "web".into(), name: "Web".into() })
-        .await?;
-    let credential = admin
-        .credentials()
-        .create_credential(proto::CreateCredentialRequest {
-            name: "bench".into(),
-            jira_url: "https://bench.atlassian.net".into(),
-            email: "bench@example.com".into(),
-            api_token: "never-used".into(),
-        })
-        .await?
-        .into_inner()
-        .credential
-        .context("no credential")?;
-    let configuration = admin
-        .configurations()
-        .create_configuration(proto::CreateConfigurationRequest {
-            name: "bench".into(),
-            credential_id: credential.credential_id,
-            trigger: proto::Trigger::Vulnerability as i32,
-            application_ids: vec!["web".into()],
-            jira_project_key: "SEC".into(),
-            default_issue_type: "Bug".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .configuration
-        .context("no configuration")?;
+    // A configuration for the tickets to belong to; no ticket is ever delivered through it.
+    let (configuration_id, _) = configure(&admin, &unused_jira(), "https://bench.atlassian.net", false).await?;
     let mut conn = AsyncPgConnection::establish(database_url).await?;
     let seeding = Instant::now();
     // A million rows through the per-ticket trigger in one transaction would take hours (each
@@ -576,7 +552,7 @@ async fn metrics(target: &Target, database_url: &str, tickets: i64, calls: usize
          FROM events e WHERE e.tenant_id = $1::uuid",
     )
     .bind::<diesel::sql_types::Text, _>(&tenant.tenant_id)
-    .bind::<diesel::sql_types::Text, _>(&configuration.configuration_id)
+    .bind::<diesel::sql_types::Text, _>(&configuration_id)
     .execute(&mut conn)
     .await?;
     diesel::sql_query("ALTER TABLE tickets ENABLE TRIGGER tickets_metrics").execute(&mut conn).await?;

@@ -59,6 +59,16 @@ pub struct Open {
     pub oldest: Option<DateTime<Utc>>,
 }
 
+/// Tickets created, per (tenant, trigger, severity, configuration) summed over the shards, from a
+/// rollup table over `[$2, $3)` of its time column.
+fn created_rollup_sql(table: &str, time: &str) -> String {
+    format!(
+        "SELECT tenant_id, trigger, severity, configuration_id, sum(tickets)::bigint AS tickets \
+         FROM {table} WHERE ($1::uuid IS NULL OR tenant_id = $1) AND {time} >= $2 AND {time} < $3 \
+         GROUP BY 1, 2, 3, 4"
+    )
+}
+
 /// Tickets created on whole days `[first, last)`.
 pub async fn created_days(
     conn: &mut AsyncPgConnection,
@@ -66,16 +76,12 @@ pub async fn created_days(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<Vec<Created>> {
-    diesel::sql_query(
-        "SELECT tenant_id, trigger, severity, configuration_id, sum(tickets)::bigint AS tickets \
-         FROM ticket_created_daily WHERE ($1::uuid IS NULL OR tenant_id = $1) AND day >= $2 AND day < $3 \
-         GROUP BY 1, 2, 3, 4",
-    )
-    .bind::<Nullable<SqlUuid>, _>(tenant)
-    .bind::<Date, _>(first)
-    .bind::<Date, _>(last)
-    .load(conn)
-    .await
+    diesel::sql_query(created_rollup_sql("ticket_created_daily", "day"))
+        .bind::<Nullable<SqlUuid>, _>(tenant)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(last)
+        .load(conn)
+        .await
 }
 
 /// Tickets created in the whole hours `[from, to)`.
@@ -85,16 +91,12 @@ pub async fn created_hours(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Created>> {
-    diesel::sql_query(
-        "SELECT tenant_id, trigger, severity, configuration_id, sum(tickets)::bigint AS tickets \
-         FROM ticket_created_hourly WHERE ($1::uuid IS NULL OR tenant_id = $1) AND hour >= $2 AND hour < $3 \
-         GROUP BY 1, 2, 3, 4",
-    )
-    .bind::<Nullable<SqlUuid>, _>(tenant)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
-    .load(conn)
-    .await
+    diesel::sql_query(created_rollup_sql("ticket_created_hourly", "hour"))
+        .bind::<Nullable<SqlUuid>, _>(tenant)
+        .bind::<Timestamptz, _>(from)
+        .bind::<Timestamptz, _>(to)
+        .load(conn)
+        .await
 }
 
 /// Tickets created in `[from, to)`, from the tickets themselves.
