@@ -82,6 +82,23 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
         }
     }
 
+    /// The value of `key`, held or read by `load` (and then held, unless a change raced the read).
+    /// Nothing is held for a key `load` does not find.
+    pub async fn get_or_load<E, Fut>(&self, key: K, load: impl FnOnce() -> Fut) -> Result<Option<V>, E>
+    where
+        Fut: std::future::Future<Output = Result<Option<V>, E>>,
+    {
+        if let Some(value) = self.get(&key) {
+            return Ok(Some(value));
+        }
+        let stamp = self.generation();
+        let found = load().await?;
+        if let Some(value) = &found {
+            self.put(key, value.clone(), stamp);
+        }
+        Ok(found)
+    }
+
     /// The stamp to pass to [`Memo::put`] for a read that starts now.
     pub fn generation(&self) -> Stamp {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

@@ -408,7 +408,7 @@ async fn a_jira_call_slower_than_the_lease_is_not_taken_over_by_another_server()
 }
 
 #[tokio::test]
-async fn concurrent_submissions_share_commits_and_each_event_is_stored_once() {
+async fn concurrent_submissions_in_shared_groups_store_each_event_once() {
     let sim = Simulator::start(SimConfig::default()).await;
     let test = TestApp::start().await;
     let (admin, _) = setup(&test, &sim, config("c")).await;

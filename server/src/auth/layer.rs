@@ -28,18 +28,13 @@ impl Authenticator {
     async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Caller, ApiError> {
         let presented = bearer(headers)?;
         if let Some(prefix) = keys::parse_prefix(presented) {
-            let key = match self.keys.get(prefix) {
-                Some(key) => Some(key),
-                None => {
-                    let generation = self.keys.generation();
+            let key = self
+                .keys
+                .get_or_load(prefix.to_owned(), || async {
                     let mut conn = self.pool.get().await?;
-                    let key = db::tenants::find_key_by_prefix(&mut conn, prefix).await?;
-                    if let Some(key) = &key {
-                        self.keys.put(key.prefix.clone(), key.clone(), generation);
-                    }
-                    key
-                }
-            };
+                    Ok::<_, ApiError>(db::tenants::find_key_by_prefix(&mut conn, prefix).await?)
+                })
+                .await?;
             let key = key
                 .filter(|k| keys::matches(presented, &k.secret_hash))
                 .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;

@@ -49,21 +49,13 @@ pub async fn handle(
     let Ok(configuration) = Uuid::parse_str(&configuration) else {
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
     };
-    let receiver = match state.receivers.get(&configuration) {
-        Some(known) => Ok(Some(known)),
-        None => {
-            let generation = state.receivers.generation();
-            let read = async {
-                let mut conn = state.pool.get().await?;
-                Ok::<_, crate::error::ApiError>(db::webhooks::receiver(&mut conn, configuration).await?)
-            };
-            read.await.inspect(|found| {
-                if let Some(found) = found {
-                    state.receivers.put(configuration, found.clone(), generation);
-                }
-            })
-        }
-    };
+    let receiver = state
+        .receivers
+        .get_or_load(configuration, || async {
+            let mut conn = state.pool.get().await?;
+            Ok::<_, ApiError>(db::webhooks::receiver(&mut conn, configuration).await?)
+        })
+        .await;
     let receiver = match receiver {
         Ok(r) => r,
         // Jira retries a 5xx: the delivery is not lost while the database is away.
