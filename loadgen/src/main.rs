@@ -4,6 +4,9 @@
 //! tickets, and a plain single-row INSERT baseline on the same database. Every write is
 //! acknowledged only after its commit. The last line of each run is `RESULT key=value ...`, which
 //! the script reads; it checks the tenant's rows in the database against `ok` itself.
+//!
+//! `chaos` is different: it starts everything itself (see `northstar_loadgen::chaos` and
+//! `scripts/chaos`) and ends with a table and a non-zero exit when anything went wrong.
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -84,6 +87,10 @@ enum Mode {
         /// The sidecar's base URL.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         http: String,
+        /// Configurations (each in its own tenant) the deliveries are spread over: one
+        /// configuration is held to the server's per-configuration webhook rate limit.
+        #[arg(long, default_value_t = 32)]
+        configurations: usize,
     },
     /// End to end: `n` events matching a configuration, streamed in, timed until every ticket
     /// is stored.
@@ -111,12 +118,77 @@ enum Mode {
         #[arg(long, default_value_t = 1_000_000)]
         tickets: i64,
     },
+    /// The chaos run: a private PostgreSQL (restarted once), the Jira simulator failing at random,
+    /// replicas of the server killed with SIGKILL and restarted, people acting in Jira with
+    /// duplicate and out-of-order webhooks; exits non-zero if anything was lost or done twice.
+    Chaos(Box<ChaosArgs>),
     /// Plain single-row INSERT commits on the given database (a scratch table, dropped after).
     Baseline {
         /// PostgreSQL URL.
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
     },
+}
+
+#[derive(clap::Args)]
+struct ChaosArgs {
+    /// Events to submit.
+    #[arg(long, default_value_t = 10_000)]
+    events: usize,
+    /// Tenants the events are spread over.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=26))]
+    tenants: u8,
+    /// Server replicas on the one database.
+    #[arg(long, default_value_t = 2)]
+    replicas: usize,
+    /// `kill -9` of a random replica, each followed by a restart.
+    #[arg(long, default_value_t = 10)]
+    kills: usize,
+    /// Mean seconds between kills.
+    #[arg(long, default_value_t = 25.0)]
+    kill_interval: f64,
+    /// Do not restart PostgreSQL.
+    #[arg(long)]
+    no_database_restart: bool,
+    /// An existing database to use instead of a private cluster (never restarted).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// The northstar-jira binary (default: next to this one).
+    #[arg(long)]
+    server_bin: Option<std::path::PathBuf>,
+    /// Where logs and the private cluster go.
+    #[arg(long, default_value = "target/chaos")]
+    work_dir: std::path::PathBuf,
+    /// SubmitEvent calls in flight.
+    #[arg(long, default_value_t = 32)]
+    submit_concurrency: usize,
+    /// Events submitted per second at most (default: spread over the kills).
+    #[arg(long)]
+    submit_rate: Option<f64>,
+    /// Seed of everything random (events, faults, kills).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Percentage of Jira requests answered 500.
+    #[arg(long, default_value_t = 20.0)]
+    server_error_percent: f64,
+    /// Percentage answered 429 with Retry-After.
+    #[arg(long, default_value_t = 10.0)]
+    rate_limit_percent: f64,
+    /// Percentage done but answered 500 (response lost).
+    #[arg(long, default_value_t = 5.0)]
+    lost_response_percent: f64,
+    /// Retry-After of the 429s, in seconds.
+    #[arg(long, default_value_t = 1)]
+    retry_after: u64,
+    /// Jira latency is redrawn every 200 ms between 0 and this many milliseconds.
+    #[arg(long, default_value_t = 50)]
+    max_latency_ms: u64,
+    /// Reconciliation interval of the replicas, in seconds.
+    #[arg(long, default_value_t = 300)]
+    reconcile_interval: u64,
+    /// Give up (and fail) after this many seconds.
+    #[arg(long, default_value_t = 2700)]
+    timeout: u64,
 }
 
 struct Report {
@@ -179,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let (label, tenant, (elapsed, report)) = match args.mode {
+        Mode::Chaos(chaos_args) => return chaos(*chaos_args).await,
         Mode::Metrics { target, database_url, tickets } => {
             return metrics(&target, &database_url, tickets, args.n.min(200)).await;
         }
@@ -211,8 +284,9 @@ async fn main() -> anyhow::Result<()> {
             let result = stream(&client, &run_id, args.n, args.concurrency, chunk).await?;
             ("SubmitEvents", tenant.tenant_id, result)
         }
-        Mode::Webhooks { target, http } => {
-            let (tenant, result) = webhooks(&target, &http, &run_id, args.n, args.concurrency).await?;
+        Mode::Webhooks { target, http, configurations } => {
+            let (tenant, result) =
+                webhooks(&target, &http, &run_id, args.n, args.concurrency, configurations.max(1)).await?;
             ("webhooks", tenant, result)
         }
         Mode::Baseline { database_url } => {
@@ -235,6 +309,42 @@ async fn main() -> anyhow::Result<()> {
     if report.errors > 0 {
         anyhow::bail!("{} calls failed", report.errors);
     }
+    Ok(())
+}
+
+async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
+    use northstar_loadgen::chaos::{self, Database, Options};
+    let server_bin = match args.server_bin {
+        Some(bin) => bin,
+        None => std::env::current_exe()?.with_file_name("northstar-jira"),
+    };
+    anyhow::ensure!(server_bin.is_file(), "no server binary at {} (--server-bin)", server_bin.display());
+    let database = match args.database_url {
+        Some(url) => Database::Url(url),
+        None => Database::Private(args.work_dir.join("postgres")),
+    };
+    let options = Options {
+        events: args.events,
+        tenants: usize::from(args.tenants),
+        replicas: args.replicas,
+        kills: args.kills,
+        kill_interval: Duration::from_secs_f64(args.kill_interval.max(0.0)),
+        restart_database: !args.no_database_restart,
+        concurrency: args.submit_concurrency,
+        submit_rate: args.submit_rate,
+        seed: args.seed,
+        server_error_percent: args.server_error_percent,
+        rate_limit_percent: args.rate_limit_percent,
+        lost_response_percent: args.lost_response_percent,
+        retry_after_secs: args.retry_after,
+        max_latency: Duration::from_millis(args.max_latency_ms),
+        reconcile_interval: Duration::from_secs(args.reconcile_interval.max(1)),
+        timeout: Duration::from_secs(args.timeout),
+        ..Options::new(server_bin, args.work_dir, database)
+    };
+    let report = chaos::run(options).await?;
+    println!("{}", report.table());
+    anyhow::ensure!(report.failures() == 0, "{} failures: lost, duplicated or applied twice", report.failures());
     Ok(())
 }
 
@@ -347,19 +457,26 @@ async fn stream(
 }
 
 /// Signed `jira:issue_updated` deliveries (a status change of an issue nobody linked), each
-/// with a new identifier, posted at `concurrency`.
+/// with a new identifier, posted at `concurrency`, round robin over `configurations`.
 async fn webhooks(
     target: &Target,
     http: &str,
     run_id: &str,
     n: usize,
     concurrency: usize,
+    configurations: usize,
 ) -> anyhow::Result<(String, (Duration, Report))> {
     use hmac::{Hmac, Mac as _};
-    let (tenant, client) = fresh_tenant(target, run_id, proto::Role::Admin).await?;
-    let (configuration, secret) = configure(&client, &unused_jira(), "https://bench.atlassian.net", true).await?;
-    anyhow::ensure!(!secret.is_empty(), "a bidirectional configuration has a webhook secret");
-    let url = format!("{}/webhooks/jira/{configuration}", http.trim_end_matches('/'));
+    let mut receivers = Vec::with_capacity(configurations);
+    let mut first_tenant = None;
+    for k in 0..configurations {
+        let (tenant, client) = fresh_tenant(target, &format!("{run_id}-{k}"), proto::Role::Admin).await?;
+        let (configuration, secret) = configure(&client, &unused_jira(), "https://bench.atlassian.net", true).await?;
+        anyhow::ensure!(!secret.is_empty(), "a bidirectional configuration has a webhook secret");
+        receivers.push((format!("{}/webhooks/jira/{configuration}", http.trim_end_matches('/')), secret));
+        first_tenant.get_or_insert(tenant);
+    }
+    let tenant = first_tenant.context("at least one configuration")?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let body = |i: usize| {
         serde_json::json!({
@@ -379,14 +496,15 @@ async fn webhooks(
         })
         .to_string()
     };
-    let (secret, run_id) = (Arc::new(secret), run_id.to_owned());
+    let (receivers, run_id) = (Arc::new(receivers), run_id.to_owned());
     let result = run(n, concurrency, move |i| {
         let body = body(i);
+        let (url, secret) = &receivers[i % receivers.len()];
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
         mac.update(body.as_bytes());
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         let request = http
-            .post(&url)
+            .post(url)
             .header("content-type", "application/json")
             .header("x-hub-signature", signature)
             .header("x-atlassian-webhook-identifier", format!("{run_id}-{i}"))

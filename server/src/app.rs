@@ -33,6 +33,12 @@ pub enum StartError {
     /// A listen address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    /// tonic refused the TLS configuration.
+    #[error("gRPC TLS: {0}")]
+    GrpcTls(#[from] tonic::transport::Error),
     /// Reflection could not load the descriptor sets.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -68,6 +74,7 @@ impl Server {
         // The recorder must exist before the first metric is recorded.
         let prometheus = telemetry::prometheus();
         let url = config.database_url.expose_secret().to_owned();
+        let tls = config.tls.as_ref().map(crate::tls::TlsIdentity::load).transpose()?;
         db::run_migrations(&url).await?;
         let pool = db::pool(&url, config.db_pool_size)?;
 
@@ -112,10 +119,13 @@ impl Server {
             },
             ..JiraSettings::default()
         });
-        let cipher = Arc::new(SecretCipher::new(&config.master_key));
+        let cipher = Arc::new(SecretCipher::with_previous(&config.master_key, &config.previous_master_keys));
+        crate::rotation::spawn(pool.clone(), cipher.clone(), std::time::Duration::from_secs(60), shutdown.clone());
         let routing = RoutingCache::new(pool.clone());
         routing.spawn_listener(url.clone(), shutdown.clone());
-        let public_url: Arc<str> = config.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}")).into();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let public_url: Arc<str> =
+            config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{http_addr}")).into();
         let worker = delivery::WorkerConfig {
             lease: config.delivery_lease,
             max_attempts: config.delivery_max_attempts,
@@ -134,6 +144,7 @@ impl Server {
                 std::time::Duration::from_secs(60),
                 10_000,
             )),
+            webhook_limiter: Arc::new(crate::webhooks::limit::WebhookLimiter::new(config.webhook_rate_limit)),
             inbox: crate::webhooks::receive::InboxWriter::spawn(pool.clone(), wakeups.clone(), groups),
             wakeups,
             ingest: GroupCommit::spawn(pool.clone(), groups),
@@ -151,7 +162,11 @@ impl Server {
         webhooks::reconcile::spawn(state.clone(), state.config.reconcile_interval, shutdown.clone());
         telemetry::spawn_gauges(state.pool.clone(), prometheus.clone(), telemetry::GAUGE_INTERVAL, shutdown.clone());
         // Metrics outermost: they must see the status of calls the auth layer refuses.
-        let grpc = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &tls {
+            builder = builder.tls_config(tls.grpc_config())?;
+        }
+        let grpc = builder
             .layer(telemetry::RpcMetricsLayer)
             .layer(AuthLayer::new(auth))
             .add_routes(api::routes(state.clone()))
@@ -171,11 +186,15 @@ impl Server {
             Ok(())
         });
         let stop = shutdown.clone();
+        let sidecar_tls = tls.as_ref().map(crate::tls::TlsIdentity::sidecar_config).transpose()?;
         tasks.spawn(async move {
-            axum::serve(http_listener, http_router).with_graceful_shutdown(stop.cancelled_owned()).await?;
+            match sidecar_tls {
+                Some(config) => crate::tls::serve_sidecar(http_listener, http_router, config, stop).await?,
+                None => axum::serve(http_listener, http_router).with_graceful_shutdown(stop.cancelled_owned()).await?,
+            }
             Ok(())
         });
-        tracing::info!(%grpc_addr, %http_addr, "northstar-jira serving");
+        tracing::info!(%grpc_addr, %http_addr, tls = tls.is_some(), "northstar-jira serving");
         Ok(Self { grpc_addr, http_addr, shutdown, tasks })
     }
 

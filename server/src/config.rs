@@ -7,6 +7,7 @@
 //! | `NORTHSTAR_HTTP_ADDR` | HTTP sidecar listen address | `127.0.0.1:8080` |
 //! | `NORTHSTAR_PUBLIC_URL` | base URL Jira reaches the sidecar at (webhook URLs) | `http://<HTTP address>` |
 //! | `NORTHSTAR_MASTER_KEY` | 32 bytes, base64: encrypts secrets at rest | required, except with `--dev` |
+//! | `NORTHSTAR_PREVIOUS_MASTER_KEYS` | earlier master keys, comma-separated: still open secrets, which are re-sealed under the current key while serving | none |
 //! | `NORTHSTAR_BOOTSTRAP_TOKEN` | operator token: creates tenants and their keys | none (with `--dev`: generated) |
 //! | `NORTHSTAR_ALLOW_INSECURE_JIRA` | allow http:// and loopback Jira URLs (simulators) | false |
 //! | `NORTHSTAR_RECONCILE_INTERVAL` | reconciliation period of bidirectional configurations | 5m |
@@ -15,6 +16,9 @@
 //! | `NORTHSTAR_JIRA_BACKOFF_BASE`, `NORTHSTAR_JIRA_BACKOFF_MAX` | backoff without Retry-After | 5s, 30s |
 //! | `NORTHSTAR_JIRA_SEARCH_SETTLE` | least wait before retrying a create whose outcome is unknown | 10s |
 //! | `NORTHSTAR_DB_POOL_SIZE` | database connections per replica | 16 |
+//! | `NORTHSTAR_WEBHOOK_RATE_LIMIT` | webhook requests per second per configuration (0: none), bursts of twice that | 1000 |
+//! | `NORTHSTAR_GRPC_MAX_MESSAGE_BYTES` | largest gRPC request message accepted | 4194304 |
+//! | `NORTHSTAR_TLS_CERT_FILE`, `NORTHSTAR_TLS_KEY_FILE` | PEM certificate chain and key: both ports serve TLS | none (plain) |
 //! | `NORTHSTAR_LOG_FORMAT` | `pretty` or `json` | pretty |
 //! | `NORTHSTAR_DATA_DIR` | where `--dev` keeps its master key and private PostgreSQL | `.northstar-dev` |
 //! | `RUST_LOG` | log filter | `info` |
@@ -43,6 +47,10 @@ pub struct Args {
     /// 32 random bytes, base64: the key that encrypts secrets at rest.
     #[arg(long, env = "NORTHSTAR_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<SecretString>,
+    /// Earlier master keys (base64, comma-separated) during a rotation: secrets sealed under them
+    /// stay readable and are re-sealed under the current key while the server runs.
+    #[arg(long, env = "NORTHSTAR_PREVIOUS_MASTER_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub previous_master_keys: Vec<SecretString>,
     /// Operator token: may create tenants and their API keys.
     #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<SecretString>,
@@ -92,6 +100,19 @@ pub struct Args {
     /// next group gathers while one commits, and larger groups cost less per event.
     #[arg(long, env = "NORTHSTAR_GROUP_COMMIT_CONCURRENCY", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub group_commit_concurrency: u32,
+    /// Webhook requests per second accepted for one configuration (0: no limit); bursts of twice
+    /// that pass. Over it, 429 with Retry-After, which Jira retries.
+    #[arg(long, env = "NORTHSTAR_WEBHOOK_RATE_LIMIT", default_value_t = 1000)]
+    pub webhook_rate_limit: u32,
+    /// Largest gRPC request message accepted, in bytes (bigger: OUT_OF_RANGE, as tonic answers, before decoding).
+    #[arg(long, env = "NORTHSTAR_GRPC_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u32).range(1024..=64 * 1024 * 1024))]
+    pub grpc_max_message_bytes: u32,
+    /// PEM certificate chain: gRPC and the sidecar serve TLS (with --tls-key-file).
+    #[arg(long, env = "NORTHSTAR_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, env = "NORTHSTAR_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "NORTHSTAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -171,6 +192,8 @@ pub struct Config {
     /// Base of webhook URLs, without a trailing slash. `None`: derived from the bound HTTP address.
     pub public_url: Option<String>,
     pub master_key: MasterKey,
+    /// Keys of a rotation in progress: open only.
+    pub previous_master_keys: Vec<MasterKey>,
     pub bootstrap_token: Option<SecretString>,
     pub allow_insecure_jira: bool,
     pub reconcile_interval: Duration,
@@ -187,6 +210,11 @@ pub struct Config {
     pub jira_requests_per_second: Option<f64>,
     pub group_commit_max: usize,
     pub group_commit_concurrency: usize,
+    /// Webhook requests per second per configuration; `None`: no limit.
+    pub webhook_rate_limit: Option<std::num::NonZeroU32>,
+    pub grpc_max_message_bytes: usize,
+    /// Both ports serve TLS with these.
+    pub tls: Option<crate::tls::TlsFiles>,
     /// How often the database is probed for health reporting.
     pub health_probe_interval: Duration,
 }
@@ -200,6 +228,7 @@ impl Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
             master_key: MasterKey::generate(),
+            previous_master_keys: Vec::new(),
             bootstrap_token: None,
             allow_insecure_jira: true,
             reconcile_interval: Duration::from_secs(300),
@@ -215,6 +244,9 @@ impl Config {
             jira_requests_per_second: Some(50.0),
             group_commit_max: 256,
             group_commit_concurrency: 1,
+            webhook_rate_limit: std::num::NonZeroU32::new(1000),
+            grpc_max_message_bytes: 4 * 1024 * 1024,
+            tls: None,
             health_probe_interval: Duration::from_millis(500),
         }
     }
@@ -247,6 +279,16 @@ impl Config {
                 });
             }
         };
+        let previous_master_keys = args
+            .previous_master_keys
+            .iter()
+            .map(|text| {
+                MasterKey::from_base64(text.expose_secret()).map_err(|_| ConfigError::Invalid {
+                    name: "NORTHSTAR_PREVIOUS_MASTER_KEYS",
+                    reason: "must be base64 keys of 32 bytes, comma-separated".into(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(token) = &args.bootstrap_token
             && token.expose_secret().len() < 16
         {
@@ -287,6 +329,7 @@ impl Config {
             http_addr: args.http_addr,
             public_url,
             master_key,
+            previous_master_keys,
             bootstrap_token: args.bootstrap_token,
             allow_insecure_jira: args.allow_insecure_jira,
             reconcile_interval: args.reconcile_interval,
@@ -302,6 +345,12 @@ impl Config {
             jira_requests_per_second,
             group_commit_max: args.group_commit_max as usize,
             group_commit_concurrency: args.group_commit_concurrency as usize,
+            webhook_rate_limit: std::num::NonZeroU32::new(args.webhook_rate_limit),
+            grpc_max_message_bytes: args.grpc_max_message_bytes as usize,
+            tls: match (args.tls_cert_file, args.tls_key_file) {
+                (Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
+                _ => None,
+            },
             health_probe_interval: Duration::from_secs(1),
         })
     }

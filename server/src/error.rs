@@ -64,8 +64,15 @@ impl From<DieselError> for ApiError {
                     info.constraint_name().unwrap_or("reference")
                 ))
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                Self::Unavailable("the database connection was lost; retry".into())
+            // tokio-postgres reports a connection that broke under a query as "unable to send".
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => Self::Unavailable("the database connection was lost; retry".into()),
+            // A restarting or failing-over server ends sessions (57P01) and refuses new ones (57P03);
+            // diesel names no kind for them, only the message tells.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) if is_server_going_away(info.message()) => {
+                Self::Unavailable("the database is restarting; retry".into())
             }
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Unavailable("a concurrent change conflicted; retry".into())
@@ -73,6 +80,12 @@ impl From<DieselError> for ApiError {
             other => Self::Internal(Box::new(other)),
         }
     }
+}
+
+fn is_server_going_away(message: &str) -> bool {
+    message.starts_with("terminating connection")
+        || message.starts_with("the database system is")
+        || message.contains("server closed the connection")
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
@@ -162,6 +175,22 @@ mod tests {
         let status = Status::from(ApiError::internal("secret detail"));
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn a_lost_or_restarting_database_is_unavailable() {
+        let lost = DieselError::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new("connection closed".to_owned()),
+        );
+        assert_eq!(Status::from(ApiError::from(lost)).code(), Code::Unavailable);
+        let restarting = DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("terminating connection due to administrator command".to_owned()),
+        );
+        assert_eq!(Status::from(ApiError::from(restarting)).code(), Code::Unavailable);
+        let other = DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new("division by zero".to_owned()));
+        assert_eq!(Status::from(ApiError::from(other)).code(), Code::Internal);
     }
 
     #[test]

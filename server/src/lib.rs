@@ -21,9 +21,11 @@ pub mod memo;
 pub mod notify;
 pub mod propagate;
 pub mod proto;
+pub mod rotation;
 pub mod routing;
 pub mod schema;
 pub mod telemetry;
+pub mod tls;
 pub mod webhooks;
 
 pub use app::Server;

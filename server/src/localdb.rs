@@ -164,6 +164,22 @@ pub fn stop_private_cluster(dir: &Path) -> Result<(), LocalDbError> {
         .map_err(|reason| LocalDbError::StartFailed { dir: dir.to_owned(), reason })
 }
 
+/// Restarts a private cluster started by [`start_private_cluster`], on the same port (pg_ctl
+/// reuses the options of the last start). `mode` is pg_ctl's shutdown mode: `immediate` is a
+/// crash (recovery runs at the next start), `fast` a clean stop.
+pub fn restart_private_cluster(dir: &Path, mode: &str) -> Result<(), LocalDbError> {
+    let bin = find_pg_bin_dir().ok_or(LocalDbError::NotFound)?;
+    let as_root = nix::unistd::Uid::effective().is_root();
+    // A log file, not a pipe: the postmaster keeps its output open, and output() would wait on it.
+    let log = dir.join("postgres.log");
+    run_as_postgres(
+        as_root,
+        &bin.join("pg_ctl"),
+        &["-D", path_str(&dir.join("data")), "-m", mode, "-l", path_str(&log), "-w", "-t", "60", "restart"],
+    )
+    .map_err(|reason| LocalDbError::StartFailed { dir: dir.to_owned(), reason })
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }

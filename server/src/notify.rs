@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::RunQueryDsl as _;
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
@@ -56,7 +56,7 @@ async fn listen(url: String, channel: &'static str, tx: watch::Sender<u64>) {
     let bump = || tx.send_modify(|n| *n = n.wrapping_add(1));
     loop {
         let result = async {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut conn = crate::db::connect::establish(&url).await?;
             diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn).await?;
             // Whatever was announced while nobody listened is unknown: everyone reads once.
             bump();

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::RunQueryDsl as _;
 use futures_util::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -125,7 +125,7 @@ impl RoutingCache {
     }
 
     async fn listen(&self, database_url: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let mut conn = AsyncPgConnection::establish(database_url).await?;
+        let mut conn = crate::db::connect::establish(database_url).await?;
         diesel::sql_query(format!("LISTEN {ROUTING_CHANNEL}")).execute(&mut conn).await?;
         self.invalidate_all();
         let notifications = conn.notifications_stream();

@@ -482,3 +482,28 @@ async fn a_chunk_keeps_its_order_when_an_id_repeats_or_asks_for_a_status() {
     assert_eq!(get("c-2").await.status, proto::EventStatus::Remediated as i32);
     assert_eq!(get("c-3").await.title, "third");
 }
+
+#[tokio::test]
+async fn an_issue_adopted_after_a_lost_response_gets_the_title_changed_meanwhile() {
+    let sim = Simulator::start(SimConfig::default()).await;
+    let test = TestApp::start().await;
+    let (admin, _) = setup(&test, &sim, config("c")).await;
+    // Jira creates the issue with the first title, but its answer is late and then lost; the
+    // title changes meanwhile, before the service has a ticket to update.
+    sim.inject(
+        FaultRule::next(1, Fault::LoseResponse { mode: LostMode::Hang { ms: 1500 } })
+            .on_path("/rest/api/3/issue")
+            .on_method("POST"),
+    );
+    submit(&admin, vulnerability("web", Severity::High)).await;
+    crate::support::eventually("the issue created in Jira", async || sim.issue_count() == 1).await;
+    let retitled = "SQL injection in /login and /signup";
+    submit(&admin, proto::SubmitEventRequest { title: retitled.into(), ..vulnerability("web", Severity::High) }).await;
+    let key = wait_for_tickets(&admin, "vuln-1", 1).await[0].jira_issue_key.clone();
+    // The retry adopts the issue by its marker; what it holds is the first title.
+    crate::support::eventually("the adopted issue brought up to date", async || {
+        sim.issue(&key).unwrap().summary == retitled
+    })
+    .await;
+    assert_eq!(sim.issue_count(), 1);
+}

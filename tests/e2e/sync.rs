@@ -2,7 +2,7 @@
 //! Jira, deletions, no echoes, stale deliveries ignored, and reconciliation of lost webhooks.
 use std::time::Duration;
 
-use jira_sim::{ReleaseOrder, SimConfig, Simulator, WebhookSpec};
+use jira_sim::{Fault, FaultRule, LostMode, ReleaseOrder, SimConfig, Simulator, WebhookSpec};
 use northstar_jira::domain::webhook;
 use northstar_jira_client::{
     Client,
@@ -349,4 +349,35 @@ async fn register_jira_webhook_sets_up_the_sync_without_copying_a_url() {
         status(&admin, "vuln-1").await == EventStatus::Remediated
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_change_made_in_jira_before_its_ticket_is_stored_is_applied_once_it_is() {
+    let sim = Simulator::start(SimConfig::default()).await;
+    let test = TestApp::start().await;
+    let (admin, _, _) = bidirectional(&test, &sim, Trigger::Vulnerability).await;
+    // Jira creates the issue, but its answer is late and then lost: the ticket is stored only when
+    // a retry adopts the issue by its marker. A person acts on the issue in between.
+    sim.inject(
+        FaultRule::next(1, Fault::LoseResponse { mode: LostMode::Hang { ms: 1500 } })
+            .on_path("/rest/api/3/issue")
+            .on_method("POST"),
+    );
+    submit(&admin, vulnerability("web", Severity::High)).await;
+    eventually("the issue in Jira", async || sim.issue_count() == 1).await;
+    let key = sim.issues()[0].key.clone();
+    sim.transition(ALICE, &key, "Done", Some("Done")).unwrap();
+    sim.add_comment(ALICE, &key, "Fixed before you knew it").unwrap();
+    eventually("remediated from Jira", async || status(&admin, "vuln-1").await == EventStatus::Remediated).await;
+    let commented = async || {
+        get(&admin, "vuln-1")
+            .await
+            .activities
+            .iter()
+            .any(|a| a.comment.as_ref().is_some_and(|c| c.body == "Fixed before you knew it"))
+    };
+    eventually("the comment from Jira", commented).await;
+    let feed = get(&admin, "vuln-1").await.activities;
+    assert_eq!(feed.iter().filter(|a| a.kind() == ActivityKind::StatusChanged).count(), 1, "{feed:#?}");
+    assert_eq!(feed.iter().filter(|a| a.kind() == ActivityKind::Comment).count(), 1, "{feed:#?}");
 }

@@ -26,9 +26,9 @@ impl Applications {
     }
 }
 
-/// Checks a platform application id: 1-200 printable characters.
+/// Checks a platform application id: 1-255 printable characters, as the contract has it.
 pub fn application_id(value: &str, field: &str) -> ApiResult<String> {
-    convert::label(value, field, 200)
+    convert::label(value, field, 255)
 }
 
 fn application_ids(values: &[String], field: &str) -> ApiResult<Vec<String>> {
@@ -109,6 +109,8 @@ impl Applications {
         let mut conn = self.state.pool.get().await?;
         let (app, created) = conn
             .transaction::<_, ApiError, _>(async |conn| {
+                // A rename is a change: the trail keeps the name it had.
+                let before = q::find_application(conn, tenant, &id).await?;
                 let (app, created) = q::upsert_application(conn, tenant, &id, &name).await?;
                 audit(
                     conn,
@@ -116,7 +118,7 @@ impl Applications {
                     tenant,
                     "UpsertApplication",
                     ("application", id.clone()),
-                    None,
+                    before.map(|b| json!({ "application_id": b.application_id, "name": b.name })),
                     Some(json!({ "application_id": id, "name": name })),
                 )
                 .await?;
@@ -333,6 +335,8 @@ impl Applications {
         let (group, changed) = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 let group = q::find_group(conn, tenant, id).await?.ok_or_else(group_not_found)?;
+                let mut before = group_view(&group);
+                before["member_count"] = json!(q::member_counts(conn, &[id]).await?.first().map_or(0, |(_, n)| *n));
                 let changed = if add {
                     if register_missing {
                         q::register_missing(conn, tenant, &members).await?;
@@ -350,16 +354,12 @@ impl Applications {
                     q::notify_routing_changed(conn, tenant).await?;
                 }
                 let action = if add { "AddGroupMembers" } else { "RemoveGroupMembers" };
-                audit(
-                    conn,
-                    &caller,
-                    tenant,
-                    action,
-                    ("resource_group", id.to_string()),
-                    None,
-                    Some(json!({ "application_ids": members, "changed": changed })),
-                )
-                .await?;
+                let mut after = group_view(&group);
+                after["member_count"] = json!(q::member_counts(conn, &[id]).await?.first().map_or(0, |(_, n)| *n));
+                after["application_ids"] = json!(members);
+                after["changed"] = json!(changed);
+                audit(conn, &caller, tenant, action, ("resource_group", id.to_string()), Some(before), Some(after))
+                    .await?;
                 Ok((group, changed))
             })
             .await?;
@@ -372,6 +372,7 @@ fn description(value: &str) -> ApiResult<String> {
     if value.chars().count() > 2000 {
         return Err(ApiError::invalid("description", "must be at most 2000 characters"));
     }
+    convert::storable(value, "description")?;
     Ok(value.trim().to_owned())
 }
 

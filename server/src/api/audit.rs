@@ -93,9 +93,11 @@ impl Audit {
         };
         let filter = db::audit::Filter {
             resource_type,
-            resource_id: (!r.resource_id.is_empty()).then(|| r.resource_id.clone()),
+            resource_id: (!r.resource_id.is_empty())
+                .then(|| convert::label(&r.resource_id, "resource_id", 255))
+                .transpose()?,
             api_key_id: (!r.api_key_id.is_empty()).then(|| convert::uuid(&r.api_key_id, "api_key_id")).transpose()?,
-            action: (!r.action.is_empty()).then(|| r.action.clone()),
+            action: (!r.action.is_empty()).then(|| convert::label(&r.action, "action", 255)).transpose()?,
             start: r.start_time.as_ref().map(|t| convert::time(t, "start_time")).transpose()?,
             end: r.end_time.as_ref().map(|t| convert::time(t, "end_time")).transpose()?,
         };

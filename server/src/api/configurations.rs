@@ -192,6 +192,7 @@ fn apply(c: &mut Configuration, f: &Fields<'_>, paths: &[&str], now: chrono::Dat
                 if c.default_assignee_account_id.as_ref().is_some_and(|a| a.len() > 128) {
                     return Err(ApiError::invalid("default_assignee_account_id", "must be at most 128 characters"));
                 }
+                convert::storable(f.default_assignee_account_id, "default_assignee_account_id")?;
             }
             "additional_fields" => {
                 let fields: Vec<AdditionalField> = f.additional_fields.iter().map(additional_field).collect();
@@ -201,6 +202,7 @@ fn apply(c: &mut Configuration, f: &Fields<'_>, paths: &[&str], now: chrono::Dat
             "severities" => {
                 let list: Vec<Severity> =
                     f.severities.iter().map(|s| convert::severity(*s, "severities")).collect::<Result<_, _>>()?;
+                rules::check_severities(&list).map_err(field)?;
                 c.severities = rules::severity_set(&list);
             }
             "priority_mapping" => {
@@ -495,7 +497,7 @@ impl Configurations {
                 t => Some(convert::trigger(t, "trigger")?.as_str().to_owned()),
             },
             credential_id: optional(&r.credential_id).map(|c| convert::uuid(&c, "credential_id")).transpose()?,
-            application_id: optional(&r.application_id),
+            application_id: optional(&r.application_id).map(|a| application_id(&a, "application_id")).transpose()?,
             group_id: optional(&r.resource_group_id).map(|g| convert::uuid(&g, "resource_group_id")).transpose()?,
             enabled: r.enabled,
         };
@@ -602,14 +604,17 @@ impl Configurations {
                 db::configurations::update(conn, &row).await?;
                 // Every replica's webhook endpoint forgets the old secret.
                 db::applications::notify_routing_changed(conn, tenant).await?;
+                let secret_view = |rotated: Option<chrono::DateTime<Utc>>| {
+                    json!({ "webhook_secret": "[REDACTED]", "webhook_secret_rotate_time": rotated })
+                };
                 audit(
                     conn,
                     &caller,
                     tenant,
                     "RotateWebhookSecret",
                     ("configuration", id.to_string()),
-                    None,
-                    Some(json!({ "webhook_secret": "[REDACTED]" })),
+                    Some(secret_view(previous.webhook_secret_rotated_at)),
+                    Some(secret_view(row.webhook_secret_rotated_at)),
                 )
                 .await?;
                 Ok((config, row, secret))
@@ -685,7 +690,7 @@ impl Configurations {
                     tenant,
                     "RegisterJiraWebhook",
                     ("configuration", id.to_string()),
-                    row.jira_webhook_id.as_ref().map(|w| json!({ "jira_webhook_id": w })),
+                    Some(json!({ "jira_webhook_id": row.jira_webhook_id })),
                     Some(json!({ "jira_webhook_id": registered, "jql_filter": jql })),
                 )
                 .await?;
@@ -708,6 +713,7 @@ impl Configurations {
         let tenant = caller.tenant_scope("", "tenant_id")?;
         let event = r.event.as_ref().ok_or_else(|| ApiError::invalid("event", "is required"))?;
         let view = convert::event_view(event, "event.")?;
+        super::events::requested_status(event, view.trigger, "event.status")?;
         let routing = self.state.routing.tenant(tenant).await?;
         let facts = EventFacts {
             application_id: &view.application_id,

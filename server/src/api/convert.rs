@@ -168,6 +168,15 @@ pub fn time(t: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>, Ap
         .ok_or_else(|| ApiError::invalid(field, "is not a valid timestamp"))
 }
 
+/// Free text PostgreSQL can store: it refuses NUL characters, and the caller must hear which
+/// field holds one rather than an internal error.
+pub fn storable(value: &str, field: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::invalid(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
 fn optional_text(value: &str, field: &str, max: usize) -> Result<Option<String>, ApiError> {
     let value = value.trim();
     if value.is_empty() {
@@ -176,6 +185,7 @@ fn optional_text(value: &str, field: &str, max: usize) -> Result<Option<String>,
     if value.chars().count() > max {
         return Err(ApiError::invalid(field, format!("must be at most {max} characters")));
     }
+    storable(value, field)?;
     Ok(Some(value.to_owned()))
 }
 
@@ -184,11 +194,11 @@ fn optional_text(value: &str, field: &str, max: usize) -> Result<Option<String>,
 pub fn event_view(r: &proto::SubmitEventRequest, prefix: &str) -> Result<EventView, ApiError> {
     let f = |name: &str| format!("{prefix}{name}");
     let trigger = trigger(r.kind, &f("kind"))?;
-    let external_id = label(&r.external_id, &f("external_id"), 200)?;
-    let application_id = label(&r.application_id, &f("application_id"), 200)?;
+    let external_id = label(&r.external_id, &f("external_id"), 255)?;
+    let application_id = label(&r.application_id, &f("application_id"), 255)?;
     let title = label(&r.title, &f("title"), 1000)?;
     let severity = severity(r.severity, &f("severity"))?;
-    let link = match optional_text(&r.link, &f("link"), 2000)? {
+    let link = match optional_text(&r.link, &f("link"), 2048)? {
         Some(link) => {
             let parsed = url::Url::parse(&link).map_err(|_| ApiError::invalid(f("link"), "must be an absolute URL"))?;
             if !matches!(parsed.scheme(), "http" | "https") {
@@ -238,8 +248,8 @@ pub fn event_view(r: &proto::SubmitEventRequest, prefix: &str) -> Result<EventVi
             if r.request_urls.len() > 100 {
                 return Err(ApiError::invalid(f("request_urls"), "at most 100 URLs"));
             }
-            if r.request_urls.iter().any(|u| u.trim().is_empty() || u.chars().count() > 2000) {
-                return Err(ApiError::invalid(f("request_urls"), "each URL must be 1-2000 characters"));
+            if r.request_urls.iter().any(|u| u.trim().is_empty() || u.chars().count() > 2048 || u.contains('\0')) {
+                return Err(ApiError::invalid(f("request_urls"), "each URL must be 1-2048 characters without NUL"));
             }
             view.request_urls = r.request_urls.iter().map(|s| s.trim().to_owned()).collect();
         }

@@ -10,6 +10,7 @@ use crate::{
     proto,
 };
 use diesel_async::AsyncConnection as _;
+use serde_json::json;
 
 /// The delivery service over the shared state.
 pub struct Deliveries {
@@ -137,7 +138,8 @@ impl Deliveries {
         };
         let mut conn = self.state.pool.get().await?;
         if !r.external_id.is_empty() {
-            match db::events::find(&mut conn, tenant, None, Some(&r.external_id)).await? {
+            let external_id = convert::label(&r.external_id, "external_id", 255)?;
+            match db::events::find(&mut conn, tenant, None, Some(&external_id)).await? {
                 Some(event) => filter.event_id = Some(event.id),
                 None => return Ok(proto::ListDeliveriesResponse::default()),
             }
@@ -167,7 +169,17 @@ impl Deliveries {
                     ))
                 })?;
                 db::deliveries::wake(conn).await?;
-                audit(conn, &caller, tenant, "RetryDelivery", ("delivery", id.to_string()), None, None).await?;
+                let view = |d: &Delivery| json!({ "delivery_id": d.id, "state": d.state, "attempts": d.attempts });
+                audit(
+                    conn,
+                    &caller,
+                    tenant,
+                    "RetryDelivery",
+                    ("delivery", id.to_string()),
+                    Some(view(&existing)),
+                    Some(view(&requeued)),
+                )
+                .await?;
                 Ok(requeued)
             })
             .await?;

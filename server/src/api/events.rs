@@ -74,12 +74,17 @@ fn status_valid_for(status: EventStatus, trigger: Trigger, field: &str) -> ApiRe
     }
 }
 
-/// The status a submission asks for, if any, checked against its kind.
-fn requested_status(r: &proto::SubmitEventRequest, trigger: Trigger) -> ApiResult<Option<EventStatus>> {
+/// The status a submission asks for, if any, checked against its kind; `field` names it
+/// (`event.status` inside PreviewRouting).
+pub(super) fn requested_status(
+    r: &proto::SubmitEventRequest,
+    trigger: Trigger,
+    field: &str,
+) -> ApiResult<Option<EventStatus>> {
     if r.status == 0 {
         return Ok(None);
     }
-    status_valid_for(status_of(r.status, "status")?, trigger, "status").map(Some)
+    status_valid_for(status_of(r.status, field)?, trigger, field).map(Some)
 }
 
 /// Whether a resubmission changed what a ticket's summary or priority are made of.
@@ -315,7 +320,7 @@ impl Events {
     async fn submit(&self, caller: Caller, r: proto::SubmitEventRequest) -> ApiResult<proto::SubmitEventResponse> {
         let tenant = caller.tenant_scope("", "tenant_id")?;
         let view = convert::event_view(&r, "")?;
-        let status = requested_status(&r, view.trigger)?;
+        let status = requested_status(&r, view.trigger, "status")?;
         let mut source = source_of(&caller);
         let routing = self.state.routing.tenant(tenant).await?;
         let mut view = view;
@@ -365,7 +370,7 @@ impl Events {
                         .iter()
                         .map(|item| {
                             let view = convert::event_view(item, "")?;
-                            Ok((requested_status(item, view.trigger)?, view))
+                            Ok((requested_status(item, view.trigger, "status")?, view))
                         })
                         .collect();
                     let created = Self::store_new_group(conn, tenant, &routing, &source, &parsed).await;
@@ -423,12 +428,15 @@ impl Events {
 
     async fn find(&self, tenant: Uuid, event_id: &str, external_id: &str) -> ApiResult<Event> {
         let (id, external) = match (event_id.is_empty(), external_id.is_empty()) {
-            (false, _) => (Some(convert::uuid(event_id, "event_id")?), None),
-            (true, false) => (None, Some(external_id)),
+            (false, true) => (Some(convert::uuid(event_id, "event_id")?), None),
+            (true, false) => (None, Some(convert::label(external_id, "external_id", 255)?)),
             (true, true) => return Err(ApiError::invalid("event_id", "give event_id or external_id")),
+            (false, false) => return Err(ApiError::invalid("event_id", "give event_id or external_id, not both")),
         };
         let mut conn = self.state.pool.get().await?;
-        db::events::find(&mut conn, tenant, id, external).await?.ok_or_else(|| ApiError::NotFound("event".into()))
+        db::events::find(&mut conn, tenant, id, external.as_deref())
+            .await?
+            .ok_or_else(|| ApiError::NotFound("event".into()))
     }
 
     async fn get(&self, caller: Caller, r: proto::GetEventRequest) -> ApiResult<proto::GetEventResponse> {
@@ -523,6 +531,7 @@ impl Events {
         if r.body.chars().count() > 32_000 {
             return Err(ApiError::invalid("body", "is longer than 32,000 characters"));
         }
+        convert::storable(&r.body, "body")?;
         let id = self.find(tenant, &r.event_id, &r.external_id).await?.id;
         let api_key_id = match caller {
             Caller::Tenant { api_key_id, .. } => Some(api_key_id),
@@ -587,7 +596,9 @@ impl Events {
         let filter = db::events::Filter {
             kind: if r.kind == 0 { None } else { Some(convert::trigger(r.kind, "kind")?.as_str().to_owned()) },
             status: if r.status == 0 { None } else { Some(status_of(r.status, "status")?.as_str().to_owned()) },
-            application_id: (!r.application_id.is_empty()).then(|| r.application_id.clone()),
+            application_id: (!r.application_id.is_empty())
+                .then(|| super::applications::application_id(&r.application_id, "application_id"))
+                .transpose()?,
             severity: if r.severity == 0 {
                 None
             } else {
@@ -596,6 +607,11 @@ impl Events {
             start: r.start_time.as_ref().map(|t| convert::time(t, "start_time")).transpose()?,
             end: r.end_time.as_ref().map(|t| convert::time(t, "end_time")).transpose()?,
         };
+        if let (Some(start), Some(end)) = (filter.start, filter.end)
+            && end <= start
+        {
+            return Err(ApiError::invalid("end_time", "must be after start_time"));
+        }
         let mut conn = self.state.pool.get().await?;
         let mut rows = db::events::list(&mut conn, tenant, &filter, page.after()?, page.fetch_limit()).await?;
         let next_page_token = page.finish(&mut rows, |e| Cursor::Id(e.id));

@@ -59,6 +59,8 @@ pub struct AppState {
     /// Webhook receivers (configuration, tenant, sealed secret), forgotten on any configuration
     /// change.
     pub receivers: Arc<crate::memo::Memo<uuid::Uuid, crate::db::webhooks::Receiver>>,
+    /// The per-configuration webhook budget.
+    pub webhook_limiter: Arc<crate::webhooks::limit::WebhookLimiter>,
     /// Webhook deliveries stored in groups.
     pub inbox: crate::webhooks::receive::InboxWriter,
     /// Wake-ups announced after commit (hot paths).
@@ -77,20 +79,39 @@ pub struct AppState {
 /// Every service of the contract, ready to be served behind the auth layer.
 pub fn routes(state: AppState) -> Routes {
     use proto::*;
-    Routes::new(tenant_service_server::TenantServiceServer::new(tenants::Tenants::new(state.clone())))
-        .add_service(credential_service_server::CredentialServiceServer::new(credentials::Credentials::new(
+    // Bigger requests are refused before they are decoded (OUT_OF_RANGE).
+    let max = state.config.grpc_max_message_bytes;
+    Routes::new(
+        tenant_service_server::TenantServiceServer::new(tenants::Tenants::new(state.clone()))
+            .max_decoding_message_size(max),
+    )
+    .add_service(
+        credential_service_server::CredentialServiceServer::new(credentials::Credentials::new(state.clone()))
+            .max_decoding_message_size(max),
+    )
+    .add_service(
+        application_service_server::ApplicationServiceServer::new(applications::Applications::new(state.clone()))
+            .max_decoding_message_size(max),
+    )
+    .add_service(
+        configuration_service_server::ConfigurationServiceServer::new(configurations::Configurations::new(
             state.clone(),
-        )))
-        .add_service(application_service_server::ApplicationServiceServer::new(applications::Applications::new(
-            state.clone(),
-        )))
-        .add_service(configuration_service_server::ConfigurationServiceServer::new(
-            configurations::Configurations::new(state.clone()),
         ))
-        .add_service(event_service_server::EventServiceServer::new(events::Events::new(state.clone())))
-        .add_service(delivery_service_server::DeliveryServiceServer::new(deliveries::Deliveries::new(state.clone())))
-        .add_service(metrics_service_server::MetricsServiceServer::new(metrics::Metrics::new(state.clone())))
-        .add_service(audit_service_server::AuditServiceServer::new(audit::Audit::new(state)))
+        .max_decoding_message_size(max),
+    )
+    .add_service(
+        event_service_server::EventServiceServer::new(events::Events::new(state.clone()))
+            .max_decoding_message_size(max),
+    )
+    .add_service(
+        delivery_service_server::DeliveryServiceServer::new(deliveries::Deliveries::new(state.clone()))
+            .max_decoding_message_size(max),
+    )
+    .add_service(
+        metrics_service_server::MetricsServiceServer::new(metrics::Metrics::new(state.clone()))
+            .max_decoding_message_size(max),
+    )
+    .add_service(audit_service_server::AuditServiceServer::new(audit::Audit::new(state)).max_decoding_message_size(max))
 }
 
 /// Records an administrative change by `caller`, in the change's transaction.

@@ -166,6 +166,9 @@ impl Tenants {
         let mut conn = self.state.pool.get().await?;
         let key = conn
             .transaction::<_, ApiError, _>(async |conn| {
+                let before = db::tenants::find_key(conn, tenant_id, key_id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound("API key".into()))?;
                 let key = db::tenants::revoke_key(conn, tenant_id, key_id)
                     .await?
                     .ok_or_else(|| ApiError::NotFound("API key".into()))?;
@@ -175,7 +178,7 @@ impl Tenants {
                     tenant_id,
                     "RevokeApiKey",
                     ("api_key", key.id.to_string()),
-                    None,
+                    Some(key_audit(&before)),
                     Some(key_audit(&key)),
                 )
                 .await?;

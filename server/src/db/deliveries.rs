@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::deliveries;
+use crate::schema::{deliveries, events};
 
 /// The channel that wakes workers when deliveries become due.
 pub const CHANNEL: &str = "northstar_deliveries";
@@ -152,6 +152,24 @@ pub async fn comment_in_flight(conn: &mut AsyncPgConnection, event: Uuid, config
     ))
     .get_result(conn)
     .await
+}
+
+/// Ticket creations of a configuration that were attempted and have not finished (owed, in
+/// flight, or failed awaiting a retry): Jira may hold their issue before the ticket is stored.
+/// Each as (tenant, the event's external id, generation), what the issue's marker is made of.
+pub async fn creations_under_way(
+    conn: &mut AsyncPgConnection,
+    configuration: Uuid,
+) -> QueryResult<Vec<(Uuid, String, i32)>> {
+    deliveries::table
+        .inner_join(events::table)
+        .filter(deliveries::configuration_id.eq(configuration))
+        .filter(deliveries::kind.eq(kind::CREATE_TICKET))
+        .filter(deliveries::state.eq_any([state::PENDING, state::IN_FLIGHT, state::FAILED]))
+        .filter(deliveries::attempts.gt(0))
+        .select((deliveries::tenant_id, events::external_id, deliveries::generation))
+        .load(conn)
+        .await
 }
 
 /// Wakes the workers of every replica at commit.

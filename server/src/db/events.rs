@@ -371,8 +371,15 @@ pub async fn relink_ticket(
     key: &str,
     url: &str,
 ) -> QueryResult<()> {
+    // Another attempt created that issue, with the event as it read it: what we sent it is unknown.
     diesel::update(tickets::table.find(ticket))
-        .set((tickets::jira_issue_id.eq(issue_id), tickets::jira_key.eq(key), tickets::jira_url.eq(url)))
+        .set((
+            tickets::jira_issue_id.eq(issue_id),
+            tickets::jira_key.eq(key),
+            tickets::jira_url.eq(url),
+            tickets::sent_summary.eq(None::<String>),
+            tickets::sent_priority.eq(None::<String>),
+        ))
         .execute(conn)
         .await
         .map(drop)

@@ -4,10 +4,12 @@ pub mod applications;
 pub mod audit;
 pub mod changes;
 pub mod configurations;
+pub mod connect;
 pub mod credentials;
 pub mod deliveries;
 pub mod events;
 pub mod metrics;
+pub mod secrets;
 pub mod tenants;
 pub mod webhooks;
 
@@ -40,6 +42,7 @@ pub type DbConn = Object<AsyncPgConnection>;
 pub fn pool(url: &str, max_size: u32) -> Result<DbPool, BuildError> {
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(|url| Box::pin(connect::establish(url)));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(max_size as usize)
@@ -71,12 +74,11 @@ pub enum MigrateError {
 /// diesel_migrations is synchronous: it runs on a blocking thread through the async wrapper,
 /// which works on any runtime flavour (the async harness panics on current-thread runtimes).
 pub async fn run_migrations(url: &str) -> Result<(), MigrateError> {
-    let url = url.to_owned();
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    // Opened here, where TLS can be set up; the wrapper runs it from the blocking thread.
+    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(connect::establish(url).await?);
     tokio::task::spawn_blocking(move || {
-        use diesel::Connection as _;
-        use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
         use diesel_migrations::MigrationHarness as _;
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
         let lock = |sql: String, conn: &mut AsyncConnectionWrapper<AsyncPgConnection>| {
             diesel::RunQueryDsl::execute(diesel::sql_query(sql), conn)
         };
@@ -129,7 +131,7 @@ pub fn spawn_listener(
     tokio::spawn(async move {
         loop {
             let listen = async {
-                let mut conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(&database_url).await?;
+                let mut conn = connect::establish(&database_url).await?;
                 diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn).await?;
                 wake.notify_one();
                 let stream = conn.notifications_stream();

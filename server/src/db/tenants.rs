@@ -132,6 +132,17 @@ pub async fn list_keys(
     query.load(conn).await
 }
 
+/// A key of a tenant, revoked or not.
+pub async fn find_key(conn: &mut AsyncPgConnection, tenant_id: Uuid, id: Uuid) -> QueryResult<Option<ApiKey>> {
+    api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant_id))
+        .filter(api_keys::id.eq(id))
+        .select(ApiKey::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Revokes a key of a tenant (idempotent: a revoked key keeps its first revocation time).
 /// `None` when the tenant has no such key.
 pub async fn revoke_key(conn: &mut AsyncPgConnection, tenant_id: Uuid, id: Uuid) -> QueryResult<Option<ApiKey>> {

@@ -245,7 +245,8 @@ pub(super) async fn add_comment(state: &AppState, delivery: &Delivery, token: Uu
             .id
         }
     };
-    let mut conn = state.pool.get().await.map_err(ApiError::from)?;
+    // From here Jira holds the comment: a failure to store its id leaves the retry to look for it.
+    let mut conn = state.pool.get().await.map_err(|e| AttemptError::after_jira(ApiError::from(e)))?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         // Locked like webhook processing locks it, so a webhook of this very comment either sees
         // the link or still sees this delivery in flight.

@@ -101,8 +101,11 @@ pub(super) async fn create(
         jira_status: None,
         jira_status_category: None,
         jira_resolution: None,
-        sent_summary: Some(summary),
-        sent_priority: Some(priority),
+        // An adopted issue holds the event as an earlier attempt read it, which may be older than
+        // what this attempt read (a resubmission in between found no ticket to update): what it
+        // holds is unknown until the update owed below reads it.
+        sent_summary: (!adopted).then_some(summary),
+        sent_priority: (!adopted).then_some(priority),
         priority_overridden: false,
         jira_updated_at: None,
         unlinked_at: None,
@@ -111,11 +114,13 @@ pub(super) async fn create(
     // lag: look once more later, and close a second issue if there is one.
     let sweep_at = (delivery.outcome_unknown && !adopted)
         .then(|| Utc::now() + chrono::TimeDelta::from_std(config.duplicate_sweep).unwrap_or(chrono::TimeDelta::zero()));
-    let mut conn = state.pool.get().await.map_err(ApiError::from)?;
+    // From here Jira holds the issue: a failure to store it (the database restarting, say) leaves
+    // the retry to find it by its marker rather than create a second one.
+    let mut conn = state.pool.get().await.map_err(|e| AttemptError::after_jira(ApiError::from(e)))?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
         // Watchers and metrics streams hear of it after the commit (see `notify::Wakeups`).
         db::notify_after_commit(conn).await?;
-        store_ticket(conn, &ctx, delivery, &row, sweep_at).await?;
+        store_ticket(conn, &ctx, delivery, &row, adopted, sweep_at).await?;
         db::deliveries::succeed_held(conn, delivery.id, token).await?;
         Ok(())
     })
@@ -129,14 +134,15 @@ pub(super) async fn create(
 }
 
 /// Stores a new ticket and owes what the event needs beyond its creation: a status, content or
-/// comment that changed while it was being created. The event row is locked first, so a
-/// concurrent change either committed before (and is seen here) or waits and then sees the
-/// ticket and owes the delivery itself.
+/// comment that changed while it was being created (for an adopted issue, since the attempt that
+/// created it). The event row is locked first, so a concurrent change either committed before
+/// (and is seen here) or waits and then sees the ticket and owes the delivery itself.
 async fn store_ticket(
     conn: &mut AsyncPgConnection,
     ctx: &Context,
     delivery: &Delivery,
     row: &db::events::Ticket,
+    adopted: bool,
     sweep_at: Option<chrono::DateTime<Utc>>,
 ) -> diesel::result::QueryResult<()> {
     let event = db::events::lock_shared(conn, delivery.event_id).await?;
@@ -145,7 +151,7 @@ async fn store_ticket(
     if EventStatus::parse(&event.status).is_some_and(EventStatus::is_closed) {
         next.push(owe(kind::TRANSITION));
     }
-    if event.updated_at != ctx.event.updated_at {
+    if adopted || event.updated_at != ctx.event.updated_at {
         next.push(owe(kind::UPDATE_TICKET));
     }
     for comment in db::changes::live_comments(conn, event.id).await? {
@@ -187,6 +193,15 @@ pub(super) async fn sweep_duplicates(state: &AppState, delivery: &Delivery, toke
             && ticket.jira_issue_id != keep.id
         {
             db::events::relink_ticket(conn, ticket.id, &keep.id, &keep.key, &url).await?;
+            // The kept issue holds the event as the attempt that created it read it.
+            let update = NewDelivery::new(
+                ticket.tenant_id,
+                ticket.event_id,
+                ticket.configuration_id,
+                ticket.generation,
+                kind::UPDATE_TICKET,
+            );
+            db::deliveries::enqueue(conn, &[update]).await?;
         }
         let entries: Vec<NewChange> = duplicates
             .iter()

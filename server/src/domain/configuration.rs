@@ -147,15 +147,16 @@ pub fn check_project_key(key: &str) -> Result<(), FieldError> {
 
 /// An issue key (`SEC-12`), for the default epic.
 pub fn check_issue_key(key: &str, field: &str) -> Result<(), FieldError> {
+    // Issue numbers are 64-bit in Jira: 18 digits bound them (and the stored key).
     let ok = key.rsplit_once('-').is_some_and(|(project, n)| {
-        check_project_key(project).is_ok() && !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
+        check_project_key(project).is_ok() && (1..=18).contains(&n.len()) && n.chars().all(|c| c.is_ascii_digit())
     });
     if ok { Ok(()) } else { Err(err(field, "must be a Jira issue key such as SEC-12")) }
 }
 
 /// A Jira label: non-empty, at most 255 characters, no whitespace.
 pub fn check_label(label: &str, field: &str) -> Result<(), FieldError> {
-    if label.is_empty() || label.chars().count() > 255 || label.chars().any(char::is_whitespace) {
+    if label.is_empty() || label.chars().count() > 255 || label.chars().any(|c| c.is_whitespace() || c == '\0') {
         return Err(err(field, format!("label {label:?} must be 1-255 characters without spaces")));
     }
     Ok(())
@@ -163,6 +164,28 @@ pub fn check_label(label: &str, field: &str) -> Result<(), FieldError> {
 
 fn is_custom_field(id: &str) -> bool {
     id.strip_prefix("customfield_").is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Values a multi-valued field takes, and the longest of each (Jira's own limit for names).
+const MAX_VALUES: usize = 100;
+const MAX_VALUE_CHARS: usize = 255;
+
+/// 1 to 100 non-blank values of at most 255 characters, without NUL (PostgreSQL cannot store it).
+fn check_values(values: &[String], at: &str, what: &str) -> Result<(), FieldError> {
+    if values.is_empty() || values.len() > MAX_VALUES {
+        return Err(err(at, format!("{what} need 1 to {MAX_VALUES} values")));
+    }
+    for v in values {
+        check_value(v, at, what)?;
+    }
+    Ok(())
+}
+
+fn check_value(v: &str, at: &str, what: &str) -> Result<(), FieldError> {
+    if v.trim().is_empty() || v.chars().count() > MAX_VALUE_CHARS || v.contains('\0') {
+        return Err(err(at, format!("{what} must be 1 to {MAX_VALUE_CHARS} characters")));
+    }
+    Ok(())
 }
 
 /// Checks additional fields: supported kinds only, each field once, at most 50.
@@ -178,25 +201,26 @@ pub fn check_additional_fields(fields: &[AdditionalField]) -> Result<(), FieldEr
         }
         match (&f.value, f.field_id.as_str()) {
             (FieldValue::Labels(labels), "labels") => {
+                if labels.is_empty() || labels.len() > MAX_VALUES {
+                    return Err(err(at, format!("labels need 1 to {MAX_VALUES} values")));
+                }
                 for label in labels {
                     check_label(label, &at)?;
                 }
             }
-            (FieldValue::Components(names), "components") => {
-                if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
-                    return Err(err(at, "components need at least one non-empty name"));
-                }
-            }
+            (FieldValue::Components(names), "components") => check_values(names, &at, "components")?,
             (FieldValue::Text(_) | FieldValue::Number(_) | FieldValue::Option(_) | FieldValue::Options(_), id)
                 if is_custom_field(id) =>
             {
                 match &f.value {
                     FieldValue::Number(n) if !n.is_finite() => return Err(err(at, "number must be finite")),
-                    FieldValue::Option(v) if v.trim().is_empty() => return Err(err(at, "option must not be empty")),
-                    FieldValue::Options(vs) if vs.is_empty() || vs.iter().any(|v| v.trim().is_empty()) => {
-                        return Err(err(at, "options need at least one non-empty value"));
+                    FieldValue::Option(v) => check_value(v, &at, "option")?,
+                    FieldValue::Options(vs) => check_values(vs, &at, "options")?,
+                    // An empty text is also what a field sent without any value arrives as.
+                    FieldValue::Text(t) if t.is_empty() => {
+                        return Err(err(at, "a value is required (text must not be empty)"));
                     }
-                    FieldValue::Text(t) if t.chars().count() > 255 => {
+                    FieldValue::Text(t) if t.chars().count() > 255 || t.contains('\0') => {
                         return Err(err(at, "text must be at most 255 characters (single-line text fields)"));
                     }
                     _ => {}
@@ -217,7 +241,7 @@ pub fn check_additional_fields(fields: &[AdditionalField]) -> Result<(), FieldEr
 
 /// Checks the title prefix.
 pub fn check_title_prefix(prefix: &str) -> Result<(), FieldError> {
-    if prefix.chars().count() > TITLE_PREFIX_MAX || prefix.contains(['\n', '\r']) {
+    if prefix.chars().count() > TITLE_PREFIX_MAX || prefix.contains(['\n', '\r', '\0']) {
         return Err(err(
             "title_prefix",
             format!(
@@ -242,22 +266,34 @@ pub fn parse_priority_mapping(bands: Vec<Band>) -> Result<PriorityMapping, Field
     PriorityMapping::new(bands).map_err(|e| err("priority_mapping", e.to_string()))
 }
 
-/// Resolution names that close: trimmed, non-empty, the default list when empty.
+/// Resolution names that close: trimmed, non-empty, at most 50, the default list when empty.
 pub fn parse_status_mapping(names: &[String]) -> Result<Vec<String>, FieldError> {
     if names.is_empty() {
         return Ok(DEFAULT_CLOSING_RESOLUTIONS.iter().map(|s| s.to_string()).collect());
+    }
+    if names.len() > 50 {
+        return Err(err("status_mapping", "at most 50 resolution names"));
     }
     names
         .iter()
         .map(|n| {
             let n = n.trim();
-            if n.is_empty() || n.chars().count() > 255 {
+            if n.is_empty() || n.chars().count() > 255 || n.contains('\0') {
                 Err(err("status_mapping", "resolution names must be 1-255 characters"))
             } else {
                 Ok(n.to_owned())
             }
         })
         .collect()
+}
+
+/// Severities name each severity at most once, as the contract has it.
+pub fn check_severities(severities: &[Severity]) -> Result<(), FieldError> {
+    let mut seen = std::collections::HashSet::new();
+    match severities.iter().find(|s| !seen.insert(**s)) {
+        Some(s) => Err(err("severities", format!("{s} appears twice"))),
+        None => Ok(()),
+    }
 }
 
 /// The severities of a configuration (empty: all).

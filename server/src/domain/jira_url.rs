@@ -1,12 +1,18 @@
 //! Which Jira URLs the service will talk to, and their normal form.
 use std::net::IpAddr;
 
+/// The longest Jira base URL accepted.
+pub const MAX_LEN: usize = 2048;
+
 /// Why a Jira URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlProblem {
     /// Not an absolute http(s) URL with a host.
     #[error("must be an absolute https:// URL such as https://acme.atlassian.net")]
     Malformed,
+    /// Longer than any Jira site's base URL (the stored column and logs stay bounded).
+    #[error("must be at most {MAX_LEN} characters")]
+    TooLong,
     /// Credentials inside the URL would be logged and sent in the clear.
     #[error("must not contain a user name or password")]
     UserInfo,
@@ -20,6 +26,9 @@ pub enum UrlProblem {
 /// that scoped tokens need. http:// and hosts on loopback, private or link-local addresses are
 /// refused unless `allow_insecure` (simulators and tests).
 pub fn normalize(input: &str, allow_insecure: bool) -> Result<String, UrlProblem> {
+    if input.len() > MAX_LEN {
+        return Err(UrlProblem::TooLong);
+    }
     let url = url::Url::parse(input.trim()).map_err(|_| UrlProblem::Malformed)?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err(UrlProblem::Malformed);
@@ -84,6 +93,8 @@ mod tests {
         assert_eq!(normalize("acme.atlassian.net", false), Err(UrlProblem::Malformed));
         assert_eq!(normalize("ftp://acme", false), Err(UrlProblem::Malformed));
         assert_eq!(normalize("https://u:p@acme.atlassian.net", false), Err(UrlProblem::UserInfo));
+        let long = format!("https://acme.atlassian.net/{}", "x".repeat(MAX_LEN));
+        assert_eq!(normalize(&long, false), Err(UrlProblem::TooLong));
         assert!(matches!(normalize("http://acme.atlassian.net", false), Err(UrlProblem::Insecure(_))));
         for internal in [
             "https://127.0.0.1",

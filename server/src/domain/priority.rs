@@ -26,9 +26,9 @@ pub enum MappingError {
     /// Scores do not strictly increase.
     #[error("band {0}: min_score must be greater than the previous band's")]
     NotIncreasing(usize),
-    /// A band names no priority.
-    #[error("band {0}: priority is required")]
-    EmptyPriority(usize),
+    /// A band names no priority, or one longer than Jira's 255 characters.
+    #[error("band {0}: priority must be 1 to 255 characters")]
+    BadPriority(usize),
     /// Too many bands.
     #[error("at most 20 bands")]
     TooMany,
@@ -55,8 +55,8 @@ impl PriorityMapping {
             if !(0.0..=10.0).contains(&band.min_score) {
                 return Err(MappingError::OutOfRange(i));
             }
-            if band.priority.trim().is_empty() {
-                return Err(MappingError::EmptyPriority(i));
+            if band.priority.trim().is_empty() || band.priority.chars().count() > 255 || band.priority.contains('\0') {
+                return Err(MappingError::BadPriority(i));
             }
         }
         bands.sort_by(|a, b| a.min_score.total_cmp(&b.min_score));
@@ -121,7 +121,7 @@ mod tests {
         assert_eq!(PriorityMapping::new(vec![b(1.0, "A")]), Err(MappingError::FirstNotZero));
         assert_eq!(PriorityMapping::new(vec![b(0.0, "A"), b(0.0, "B")]), Err(MappingError::NotIncreasing(1)));
         assert_eq!(PriorityMapping::new(vec![b(0.0, "A"), b(11.0, "B")]), Err(MappingError::OutOfRange(1)));
-        assert_eq!(PriorityMapping::new(vec![b(0.0, " ")]), Err(MappingError::EmptyPriority(0)));
+        assert_eq!(PriorityMapping::new(vec![b(0.0, " ")]), Err(MappingError::BadPriority(0)));
         let custom = PriorityMapping::new(vec![b(5.0, "P1"), b(0.0, "P3")]).unwrap();
         assert_eq!(custom.for_score(4.99), "P3");
         assert_eq!(custom.for_score(5.0), "P1");

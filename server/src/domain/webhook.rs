@@ -22,7 +22,11 @@ pub fn verify(secret: &[u8], body: &[u8], signature_header: Option<&str>, query_
         return false;
     }
     let signed = signature_header.is_some_and(|header| signature_matches(secret, body, header));
-    let shared = query_secret.is_some_and(|given| bool::from(secret.ct_eq(given.as_bytes())));
+    // Hashed first: a slice comparison of unequal lengths returns early, and would tell the length.
+    let shared = query_secret.is_some_and(|given| {
+        use sha2::Digest as _;
+        bool::from(sha2::Sha256::digest(secret).ct_eq(&sha2::Sha256::digest(given.as_bytes())))
+    });
     signed | shared
 }
 
@@ -860,6 +864,232 @@ fn wiki_link(content: &str, resolve: NameResolver<'_>, depth: usize) -> Option<S
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Fuzzing.
+
+/// The properties the `webhook_parse` and `webhook_signature` fuzz targets (`fuzz/`) check. They live here rather
+/// than in the fuzz crate so that the unit tests run them over the committed seeds without cargo fuzz. Each
+/// function panics when a property fails.
+#[doc(hidden)]
+pub mod fuzz {
+    use serde_json::json;
+
+    use super::*;
+
+    /// [`parse`] never panics, and what it accepts meets its contract: rebuilt as the smallest JSON carrying the
+    /// same fields, it parses back to the same value (so no field is read from somewhere it is not written), and
+    /// [`classify`] keeps its documented promises about it.
+    pub fn check_parse(body: &[u8]) {
+        let Ok(webhook) = parse(body) else { return };
+        if webhook.event.is_issue_event() {
+            assert!(webhook.issue.is_some(), "issue event without an issue");
+        }
+        if webhook.event.is_comment_event() {
+            assert!(webhook.comment.is_some(), "comment event without a comment");
+        }
+        if let Some(comment) = &webhook.comment {
+            assert_eq!(comment.body, plain_text(&comment.raw_body));
+            assert_tidy(&comment.body);
+        }
+        let rebuilt = serde_json::to_vec(&rebuild(&webhook)).expect("a Value always serializes");
+        let reparsed = parse(&rebuilt).unwrap_or_else(|e| panic!("rebuilt body refused ({e}): {webhook:?}"));
+        assert_eq!(reparsed, webhook, "rebuilt body parses differently");
+        check_classify(&webhook);
+    }
+
+    fn check_classify(webhook: &Webhook) {
+        let changes = classify(webhook);
+        assert!(changes.len() <= 2, "{changes:?}");
+        if matches!(webhook.event, WebhookEvent::IssueCreated | WebhookEvent::Other(_)) {
+            assert!(changes.is_empty(), "{changes:?}");
+        }
+        for (n, change) in changes.iter().enumerate() {
+            match change {
+                Change::StatusChanged { status, category, resolution } => {
+                    assert_eq!(n, 0, "status first: {changes:?}");
+                    assert_eq!(webhook.event, WebhookEvent::IssueUpdated);
+                    assert!(webhook.changes.iter().any(|c| c.is_field("status") || c.is_field("resolution")));
+                    assert!(!status.trim().is_empty(), "{changes:?}");
+                    for value in [category, resolution].into_iter().flatten() {
+                        assert!(!value.trim().is_empty(), "{changes:?}");
+                    }
+                }
+                Change::CommentAdded(comment) | Change::CommentUpdated(comment) => {
+                    assert_eq!(Some(comment), webhook.comment.as_ref());
+                }
+                Change::CommentDeleted { id } => {
+                    assert_eq!(Some(id), webhook.comment.as_ref().map(|c| &c.id));
+                }
+                Change::IssueDeleted => assert_eq!(changes, [Change::IssueDeleted]),
+            }
+        }
+    }
+
+    /// What [`plain_text`] promises: no line ends in whitespace, no more than one blank line in a row, nothing
+    /// around the whole.
+    pub fn assert_tidy(text: &str) {
+        assert_eq!(text, text.trim(), "surrounding whitespace");
+        assert!(!text.contains("\n\n\n"), "two blank lines in a row: {text:?}");
+        for line in text.split('\n') {
+            assert_eq!(line, line.trim_end(), "trailing whitespace in {text:?}");
+        }
+    }
+
+    /// A body written the way [`parse`] reads it, field for field.
+    fn rebuild(webhook: &Webhook) -> Value {
+        let mut root = Map::new();
+        root.insert("webhookEvent".into(), webhook.event.as_str().into());
+        put(&mut root, "issue_event_type_name", webhook.event_type_name.as_deref().map(Value::from));
+        put(&mut root, "timestamp", webhook.timestamp.map(time));
+        put(&mut root, "user", webhook.actor.as_ref().map(actor_json));
+        if let Some(issue) = &webhook.issue {
+            let mut status = Map::new();
+            put(&mut status, "id", issue.status_id.as_deref().map(Value::from));
+            put(&mut status, "name", issue.status_name.as_deref().map(Value::from));
+            put(&mut status, "statusCategory", issue.status_category.as_deref().map(|key| json!({ "key": key })));
+            let mut fields = Map::new();
+            put(&mut fields, "summary", issue.summary.as_deref().map(Value::from));
+            fields.insert("status".into(), status.into());
+            put(&mut fields, "resolution", issue.resolution.as_deref().map(|name| json!({ "name": name })));
+            put(&mut fields, "updated", issue.updated.map(time));
+            fields.insert("labels".into(), issue.labels.clone().into());
+            root.insert("issue".into(), json!({ "id": issue.id, "key": issue.key, "fields": fields }));
+        }
+        if let Some(comment) = &webhook.comment {
+            let mut c = Map::new();
+            c.insert("id".into(), comment.id.as_str().into());
+            c.insert("body".into(), comment.raw_body.clone());
+            put(&mut c, "author", comment.author.as_ref().map(actor_json));
+            put(&mut c, "updateAuthor", comment.update_author.as_ref().map(actor_json));
+            put(&mut c, "created", comment.created.map(time));
+            put(&mut c, "updated", comment.updated.map(time));
+            root.insert("comment".into(), c.into());
+        }
+        let items: Vec<Value> = webhook
+            .changes
+            .iter()
+            .map(|change| {
+                let mut item = Map::new();
+                put(&mut item, "fieldId", change.field_id.as_deref().map(Value::from));
+                put(&mut item, "field", change.field.as_deref().map(Value::from));
+                put(&mut item, "from", change.from.as_deref().map(Value::from));
+                put(&mut item, "fromString", change.from_string.as_deref().map(Value::from));
+                put(&mut item, "to", change.to.as_deref().map(Value::from));
+                put(&mut item, "toString", change.to_string.as_deref().map(Value::from));
+                item.into()
+            })
+            .collect();
+        root.insert("changelog".into(), json!({ "items": items }));
+        root.into()
+    }
+
+    fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+        if let Some(value) = value {
+            map.insert(key.to_owned(), value);
+        }
+    }
+
+    fn actor_json(actor: &Actor) -> Value {
+        let mut map = Map::new();
+        put(&mut map, "accountId", actor.account_id.as_deref().map(Value::from));
+        put(&mut map, "displayName", actor.display_name.as_deref().map(Value::from));
+        put(&mut map, "name", actor.name.as_deref().map(Value::from));
+        put(&mut map, "key", actor.key.as_deref().map(Value::from));
+        map.into()
+    }
+
+    /// Epoch milliseconds when they hold the instant exactly, otherwise Jira's own text format.
+    fn time(t: DateTime<Utc>) -> Value {
+        let nanos = t.timestamp_subsec_nanos();
+        // Above a billion is chrono's leap second, which milliseconds cannot express.
+        if nanos.is_multiple_of(1_000_000) && nanos < 1_000_000_000 {
+            t.timestamp_millis().into()
+        } else {
+            t.format("%Y-%m-%dT%H:%M:%S%.f%z").to_string().into()
+        }
+    }
+
+    /// [`verify`] accepts exactly a matching `sha256=` signature or the secret itself, never with an empty
+    /// secret, and [`sign`] is what Jira sends. The input is a body followed by up to three NUL-separated parts:
+    /// the secret, an `X-Hub-Signature` value and a `?secret=` value. A bare capture is thus a body under a fixed
+    /// secret, and an empty secret part checks the refusal.
+    pub fn check_signature(data: &[u8]) {
+        let mut parts: Vec<&[u8]> = data.rsplitn(4, |&b| b == 0).collect();
+        parts.reverse();
+        let body = parts[0];
+        let secret = parts.get(1).copied().unwrap_or(b"northstar-fuzz");
+        let header = parts.get(2).map(|h| String::from_utf8_lossy(h).into_owned());
+        let query = parts.get(3).map(|q| String::from_utf8_lossy(q).into_owned());
+
+        // The oracle uses `hmac` directly and compares hex text, not `hex::decode` and `verify_slice` as the
+        // code under test does.
+        let mac = |key: &[u8], message: &[u8]| {
+            let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+            mac.update(message);
+            mac.finalize().into_bytes().to_vec()
+        };
+        let expected = mac(secret, body);
+        let good = format!("sha256={}", hex::encode(&expected));
+        assert_eq!(sign(secret, body), good);
+        let header_ok = |h: &str| {
+            h.trim().split_once('=').is_some_and(|(algorithm, digest)| {
+                algorithm.eq_ignore_ascii_case("sha256") && digest.eq_ignore_ascii_case(&hex::encode(&expected))
+            })
+        };
+        let oracle = !secret.is_empty()
+            && (header.as_deref().is_some_and(header_ok) || query.as_deref().is_some_and(|q| q.as_bytes() == secret));
+        assert_eq!(verify(secret, body, header.as_deref(), query.as_deref()), oracle, "{header:?} {query:?}");
+
+        if secret.is_empty() {
+            assert!(!verify(secret, body, Some(&good), Some("")), "empty secret verified");
+            return;
+        }
+        assert!(verify(secret, body, Some(&good), None));
+        // The spellings a proxy may produce.
+        assert!(verify(secret, body, Some(&format!(" SHA256={}\t", hex::encode_upper(&expected))), None));
+        // One valid proof suffices: a wrong one next to it changes nothing.
+        assert!(verify(secret, body, Some(&good), Some("not the secret")));
+        if let Ok(secret_text) = std::str::from_utf8(secret) {
+            assert!(verify(secret, body, Some("sha256=00"), Some(secret_text)));
+        }
+
+        // One flipped bit anywhere (body, key, digest) fails, as does a cut digest.
+        let pick = data.iter().fold(0usize, |h, &b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+        let flip = |bytes: &[u8]| {
+            let mut bytes = bytes.to_vec();
+            let at = (pick / 8) % bytes.len();
+            bytes[at] ^= 1 << (pick % 8);
+            bytes
+        };
+        if !body.is_empty() {
+            assert!(!verify(secret, &flip(body), Some(&good), None), "flipped body verified");
+        }
+        assert!(!verify(&flip(secret), body, Some(&good), None), "flipped secret verified");
+        let forged = format!("sha256={}", hex::encode(flip(&expected)));
+        assert!(!verify(secret, body, Some(&forged), None), "flipped digest verified");
+        assert!(!verify(secret, body, Some(&good[..good.len() - 2]), None), "truncated digest verified");
+        assert!(!verify(secret, body, Some("sha256="), None), "empty digest verified");
+    }
+
+    /// The committed inputs of a fuzz target: `fuzz/seeds/common` and `fuzz/seeds/<target>`, by file name.
+    #[cfg(test)]
+    pub(crate) fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        let mut seeds = Vec::new();
+        for dir in [root.join("common"), root.join(target)] {
+            for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+                let path = entry.unwrap().path();
+                if path.is_file() && path.extension().is_none_or(|e| e != "md") {
+                    seeds.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        // The 55 captures at least: an emptied or moved folder must not pass silently.
+        assert!(seeds.len() > 55, "only {} seeds for {target}", seeds.len());
+        seeds
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -1359,6 +1589,24 @@ mod tests {
             plain_text_with(&json!("[~accountid:5c5f880629be9642ba529340] and [~other]"), &names),
             "@Test User and @other"
         );
+    }
+
+    // Fuzz properties ---------------------------------------------------------------------------------------------
+
+    #[test]
+    fn fuzz_seeds_hold_the_parse_properties() {
+        for (name, seed) in fuzz::seeds("webhook_parse") {
+            println!("{name}");
+            fuzz::check_parse(&seed);
+        }
+    }
+
+    #[test]
+    fn fuzz_seeds_hold_the_signature_properties() {
+        for (name, seed) in fuzz::seeds("webhook_signature") {
+            println!("{name}");
+            fuzz::check_signature(&seed);
+        }
     }
 
     #[test]

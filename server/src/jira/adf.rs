@@ -77,7 +77,8 @@ impl Doc {
     /// A heading of `level` (clamped to 1..=6); skipped when `text` is blank.
     pub fn heading(mut self, level: u8, text: &str) -> Self {
         let content = Inline::new().text(text).into_content();
-        if !content.is_empty() {
+        // Not `content.is_empty()`: blank text still gives a text node of spaces, or a lone `hardBreak` for "\n".
+        if !text.trim().is_empty() {
             self.blocks.push(json!({
                 "type": "heading", "attrs": { "level": level.clamp(1, 6) }, "content": content
             }));
@@ -177,6 +178,148 @@ pub fn to_plain_text(value: &Value) -> String {
     }
 }
 
+/// The properties the `adf_render` fuzz target (`fuzz/`) checks, here so that the unit tests run them over the
+/// committed seeds without cargo fuzz. Each function panics when a property fails.
+#[doc(hidden)]
+pub mod fuzz {
+    use super::*;
+    use crate::domain::webhook::{self, fuzz::assert_tidy};
+
+    /// The input as text goes through the builders; as JSON, every node of it is read back as text, which
+    /// reaches the comment bodies inside webhook captures and any ADF document.
+    pub fn check_render(data: &[u8]) {
+        // Beyond a few KB the builders only repeat themselves, and a 50 KB capture through all of them takes
+        // seconds under the sanitizer, which would starve the fuzzer.
+        const MAX_TEXT: usize = 1024;
+        let text = String::from_utf8_lossy(&data[..data.len().min(MAX_TEXT)]);
+        check_plain_text(&text);
+        check_builders(&text);
+        if let Ok(value) = serde_json::from_slice::<Value>(data) {
+            check_tree(&value);
+        }
+    }
+
+    fn non_space(text: &str) -> String {
+        text.chars().filter(|c| !c.is_whitespace()).collect()
+    }
+
+    /// Text to ADF and back: a well-formed document, and nothing written lost or added on the way, through
+    /// either reader.
+    fn check_plain_text(text: &str) {
+        let doc = Doc::plain_text(text);
+        let json = check_document(&doc);
+        assert_eq!(doc.is_empty(), text.trim().is_empty(), "{text:?}");
+        for block in json["content"].as_array().into_iter().flatten() {
+            assert_eq!(block["type"], "paragraph");
+            for node in block["content"].as_array().expect("paragraph content") {
+                match node["type"].as_str() {
+                    Some("text") => assert!(!node["text"].as_str().expect("text").contains('\n'), "{node}"),
+                    Some("hardBreak") => {}
+                    _ => panic!("unexpected inline node {node}"),
+                }
+            }
+        }
+        assert_eq!(non_space(&to_plain_text(&json)), non_space(text));
+        let read = webhook::plain_text(&json);
+        assert_tidy(&read);
+        assert_eq!(non_space(&read), non_space(text));
+    }
+
+    /// The builders keep the promises in their doc comments whatever text they get.
+    fn check_builders(text: &str) {
+        let (a, b) = text.split_once('|').unwrap_or((text, ""));
+        let doc = Doc::new()
+            .heading(text.len() as u8, a)
+            .paragraph(Inline::new().text(a).strong(b).code(a).link(a, b))
+            .bullets([Inline::new().text(a), Inline::new().link("", b), Inline::new()])
+            .code_block(Some(b), a)
+            .prepend(Inline::new().strong(b));
+        let json = check_document(&doc);
+        for block in json["content"].as_array().into_iter().flatten() {
+            let content = block["content"].as_array().expect("block content");
+            let has_text = |nodes: &[Value]| nodes.iter().any(|n| n["type"] == "text");
+            match block["type"].as_str() {
+                Some("heading") => {
+                    assert!((1..=6).contains(&block["attrs"]["level"].as_u64().expect("level")), "{block}");
+                    // "skipped when `text` is blank"
+                    assert!(!a.trim().is_empty(), "heading from blank text {a:?}: {block}");
+                }
+                Some("paragraph") => assert!(has_text(content), "paragraph without text: {block}"),
+                Some("bulletList") => {
+                    assert!(!content.is_empty(), "empty list");
+                    for item in content {
+                        let paragraph = &item["content"][0];
+                        let inline = paragraph["content"].as_array().expect("list item paragraph");
+                        assert!(has_text(inline), "list item without text: {item}");
+                    }
+                }
+                Some("codeBlock") => {
+                    assert!(content.iter().all(|n| n.get("marks").is_none()), "marks in a code block: {block}");
+                    assert_eq!(block["attrs"]["language"], b);
+                }
+                _ => panic!("unexpected block {block}"),
+            }
+        }
+    }
+
+    /// `to_json`'s shape, valid JSON on the wire, and no empty text node anywhere (Jira rejects those).
+    fn check_document(doc: &Doc) -> Value {
+        let json = doc.to_json();
+        assert_eq!(json["type"], "doc");
+        assert_eq!(json["version"], 1);
+        assert!(json["content"].is_array());
+        let wire = serde_json::to_string(&json).expect("a Value always serializes");
+        assert_eq!(serde_json::from_str::<Value>(&wire).expect("valid JSON"), json);
+        fn no_empty_text(node: &Value) {
+            if node["type"] == "text" {
+                assert!(!node["text"].as_str().unwrap_or_default().is_empty(), "empty text node");
+            }
+            node["content"].as_array().into_iter().flatten().for_each(no_empty_text);
+        }
+        no_empty_text(&json);
+        json
+    }
+
+    /// Every object and string in the tree, read as a comment body by both readers.
+    fn check_tree(value: &Value) {
+        match value {
+            Value::String(s) => {
+                assert_eq!(&to_plain_text(value), s, "a string is returned as it is");
+                check_plain_text(s);
+            }
+            Value::Object(_) => {
+                let text = to_plain_text(value);
+                assert_eq!(text, text.trim_end());
+                // "Unknown nodes contribute their text children, so nothing a person wrote is lost."
+                let mut written = String::new();
+                collect_written(value, &mut written);
+                assert_eq!(non_space(&text), non_space(&written));
+            }
+            _ => {}
+        }
+        if matches!(value, Value::String(_) | Value::Object(_) | Value::Array(_)) {
+            assert_tidy(&webhook::plain_text(value));
+            let names = |id: &str| (!id.is_empty()).then(|| format!(" Name of {id} "));
+            assert_tidy(&webhook::plain_text_with(value, &names));
+        }
+        match value {
+            Value::Array(items) => items.iter().for_each(check_tree),
+            Value::Object(map) => map.values().for_each(check_tree),
+            _ => {}
+        }
+    }
+
+    /// The texts and mention labels of a document, in order, whatever nodes hold them.
+    fn collect_written(node: &Value, out: &mut String) {
+        match node["type"].as_str() {
+            Some("text") => out.push_str(node["text"].as_str().unwrap_or_default()),
+            Some("mention") => out.push_str(node["attrs"]["text"].as_str().unwrap_or_default()),
+            _ => {}
+        }
+        node["content"].as_array().into_iter().flatten().for_each(|child| collect_written(child, out));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +360,23 @@ mod tests {
         assert_eq!(json["content"][1]["content"][1]["marks"][0]["attrs"]["href"], "https://example.com/r");
         assert_eq!(json["content"][2]["attrs"]["language"], "bash");
         assert!(json["content"][2]["content"][0].get("marks").is_none());
+    }
+
+    #[test]
+    fn blank_heading_is_skipped() {
+        // Found by the adf_render fuzz target: "\n" gave a heading holding nothing but a `hardBreak`.
+        for blank in ["\n", "  ", "\r\n", " \n\t"] {
+            assert!(Doc::new().heading(2, blank).is_empty(), "{blank:?}");
+        }
+        fuzz::check_render(b"\n");
+    }
+
+    #[test]
+    fn fuzz_seeds_hold_the_render_properties() {
+        for (name, seed) in crate::domain::webhook::fuzz::seeds("adf_render") {
+            println!("{name}");
+            fuzz::check_render(&seed);
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::{
         configuration::Configuration,
         model::{EventStatus, Trigger},
         sync::status_from_jira,
+        ticket,
         webhook::{Actor, Change, CommentRef},
     },
     propagate::{self, Source},
@@ -51,6 +52,9 @@ pub struct IssueNews<'a> {
     /// Every comment id the issue has now, when known (reconciliation reads them all): a
     /// comment we hold a copy of that is not among them was deleted in Jira.
     pub comments_present: Option<&'a [String]>,
+    /// The issue's labels, when the news carries them: an issue whose ticket is not stored yet
+    /// is recognised by its marker.
+    pub labels: Option<&'a [String]>,
 }
 
 fn name_of(actor: Option<&Actor>) -> String {
@@ -65,6 +69,9 @@ pub async fn apply(
     news: &IssueNews<'_>,
 ) -> Result<Applied> {
     let Some(found) = db::events::ticket_by_issue(conn, configuration.id, news.issue_id, false).await? else {
+        if creation_under_way(conn, configuration, news.labels).await? {
+            return Ok(Applied::Later("the issue's ticket is still being stored"));
+        }
         return Ok(Applied::Done);
     };
     // The event first, then the ticket: the order every writer takes.
@@ -172,6 +179,28 @@ pub async fn apply(
         }
     }
     Ok(Applied::Done)
+}
+
+/// Whether the issue is one this configuration is creating, whose ticket is not stored yet: Jira
+/// can tell of a change (a person, an automation rule acting at once) before the creation's
+/// answer is stored, or while a retry after a lost answer has yet to adopt the issue. Known by
+/// the marker label of a creation that was attempted and has not finished.
+async fn creation_under_way(
+    conn: &mut AsyncPgConnection,
+    configuration: &Configuration,
+    labels: Option<&[String]>,
+) -> Result<bool> {
+    let trigger_label = format!("northstar-{}", configuration.trigger.as_str());
+    let Some(labels) = labels.filter(|l| l.contains(&trigger_label)) else {
+        return Ok(false);
+    };
+    let configuration_id = configuration.id.to_string();
+    Ok(db::deliveries::creations_under_way(conn, configuration.id).await?.iter().any(
+        |(tenant, external_id, generation)| {
+            let marker = ticket::marker_label(&tenant.to_string(), external_id, &configuration_id, *generation as u32);
+            labels.contains(&marker)
+        },
+    ))
 }
 
 async fn comment_added(

@@ -107,6 +107,7 @@ async fn process(state: &AppState, conn: &mut AsyncPgConnection, row: &InboxRow)
         at: parsed.timestamp.or(issue.updated).unwrap_or(row.received_at),
         changes: &changes,
         comments_present: None,
+        labels: Some(&issue.labels),
     };
     let applied = apply::apply(conn, &routing, configuration, &news).await?;
     tracing::info!(event = parsed.event.as_str(), changes = changes.len(), ?applied, "webhook applied");

@@ -1,4 +1,5 @@
-//! `POST /webhooks/jira/{configuration_id}`: verify before parsing, store raw, answer 204.
+//! `POST /webhooks/jira/{configuration_id}`: verify before parsing, store raw, answer 204; over
+//! the configuration's rate limit, 429 with Retry-After (Jira retries it).
 //!
 //! Any verification failure (unknown configuration, not bidirectional, no secret, bad or missing
 //! signature) is the same 401 with nothing stored, so the endpoint tells a prober nothing about
@@ -68,6 +69,11 @@ pub async fn handle(
     else {
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
     };
+    if let Err(wait) = state.webhook_limiter.check(configuration) {
+        metrics::counter!("northstar_webhooks_total", "event" => "", "outcome" => "rate_limited").increment(1);
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return (StatusCode::TOO_MANY_REQUESTS, [(http::header::RETRY_AFTER, seconds.to_string())]).into_response();
+    }
     let Ok(secret) = state.cipher.open(&sealed, &crate::api::configurations::webhook_context(configuration)) else {
         tracing::error!(%configuration, "webhook secret cannot be opened with the current master key");
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");

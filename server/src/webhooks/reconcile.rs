@@ -78,8 +78,16 @@ pub async fn sweep(state: &AppState, tenant: Uuid, configuration: Uuid, interval
     for issue in &issues {
         let (changes, present) = news_of(state, &site, issue).await.map_err(jira_unavailable)?;
         let at = issue.fields.get("updated").and_then(|v| v.as_str()).and_then(jira::parse_time).unwrap_or(started);
-        let news =
-            IssueNews { issue_id: &issue.id, actor: None, at, changes: &changes, comments_present: Some(&present) };
+        // Only stored tickets are applied here: an issue whose ticket is still being stored is
+        // read again by the next sweep, which overlaps this one.
+        let news = IssueNews {
+            issue_id: &issue.id,
+            actor: None,
+            at,
+            changes: &changes,
+            comments_present: Some(&present),
+            labels: None,
+        };
         let mut conn = state.pool.get().await?;
         let outcome = conn
             .transaction::<_, ApiError, _>(async |conn| Ok(apply::apply(conn, &routing, &config, &news).await?))

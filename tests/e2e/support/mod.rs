@@ -10,7 +10,7 @@ use secrecy::SecretString;
 pub use db::TestDb;
 
 /// The master key every test server shares (32 bytes, base64).
-const TEST_MASTER_KEY: &str = "bm9ydGhzdGFyLWppcmEgdGVzdCBtYXN0ZXIga2V5ISE=";
+pub const TEST_MASTER_KEY: &str = "bm9ydGhzdGFyLWppcmEgdGVzdCBtYXN0ZXIga2V5ISE=";
 
 /// The operator token every test server is started with.
 pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
