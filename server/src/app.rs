@@ -120,7 +120,9 @@ impl Server {
             ..JiraSettings::default()
         });
         let cipher = Arc::new(SecretCipher::with_previous(&config.master_key, &config.previous_master_keys));
-        crate::rotation::spawn(pool.clone(), cipher.clone(), std::time::Duration::from_secs(60), shutdown.clone());
+        if config.reseal_secrets {
+            crate::rotation::spawn(pool.clone(), cipher.clone(), std::time::Duration::from_secs(60), shutdown.clone());
+        }
         let routing = RoutingCache::new(pool.clone());
         routing.spawn_listener(url.clone(), shutdown.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -8,6 +8,7 @@
 //! | `NORTHSTAR_PUBLIC_URL` | base URL Jira reaches the sidecar at (webhook URLs) | `http://<HTTP address>` |
 //! | `NORTHSTAR_MASTER_KEY` | 32 bytes, base64: encrypts secrets at rest | required, except with `--dev` |
 //! | `NORTHSTAR_PREVIOUS_MASTER_KEYS` | earlier master keys, comma-separated: still open secrets, which are re-sealed under the current key while serving | none |
+//! | `NORTHSTAR_RESEAL_SECRETS` | re-seal stored secrets under the current master key while serving | false |
 //! | `NORTHSTAR_BOOTSTRAP_TOKEN` | operator token: creates tenants and their keys | none (with `--dev`: generated) |
 //! | `NORTHSTAR_ALLOW_INSECURE_JIRA` | allow http:// and loopback Jira URLs (simulators) | false |
 //! | `NORTHSTAR_RECONCILE_INTERVAL` | reconciliation period of bidirectional configurations | 5m |
@@ -51,6 +52,10 @@ pub struct Args {
     /// stay readable and are re-sealed under the current key while the server runs.
     #[arg(long, env = "NORTHSTAR_PREVIOUS_MASTER_KEYS", hide_env_values = true, value_delimiter = ',')]
     pub previous_master_keys: Vec<SecretString>,
+    /// Re-seal stored secrets under the current master key, in the background. Turn on only once
+    /// every replica can open the current key (the operator guide's rotation steps).
+    #[arg(long, env = "NORTHSTAR_RESEAL_SECRETS", default_value_t = false)]
+    pub reseal_secrets: bool,
     /// Operator token: may create tenants and their API keys.
     #[arg(long, env = "NORTHSTAR_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<SecretString>,
@@ -194,6 +199,8 @@ pub struct Config {
     pub master_key: MasterKey,
     /// Keys of a rotation in progress: open only.
     pub previous_master_keys: Vec<MasterKey>,
+    /// Re-seal stored secrets under the current key.
+    pub reseal_secrets: bool,
     pub bootstrap_token: Option<SecretString>,
     pub allow_insecure_jira: bool,
     pub reconcile_interval: Duration,
@@ -229,6 +236,7 @@ impl Config {
             public_url: None,
             master_key: MasterKey::generate(),
             previous_master_keys: Vec::new(),
+            reseal_secrets: false,
             bootstrap_token: None,
             allow_insecure_jira: true,
             reconcile_interval: Duration::from_secs(300),
@@ -330,6 +338,7 @@ impl Config {
             public_url,
             master_key,
             previous_master_keys,
+            reseal_secrets: args.reseal_secrets,
             bootstrap_token: args.bootstrap_token,
             allow_insecure_jira: args.allow_insecure_jira,
             reconcile_interval: args.reconcile_interval,

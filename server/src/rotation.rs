@@ -1,9 +1,11 @@
-//! Master key rotation, online: a replica started with a new `NORTHSTAR_MASTER_KEY` and the old
-//! one in `NORTHSTAR_PREVIOUS_MASTER_KEYS` opens secrets under either, seals new ones under the
-//! new key, and re-seals the stored ones here in small batches while serving. Every replica runs
-//! it; two replicas re-sealing one row is harmless (the second swap finds the row changed). It
-//! keeps looking afterwards, at a slow pace: a replica still on the old key during a rolling
-//! deploy may seal a secret under it.
+//! Master key rotation, online. Secrets are opened under the current key or any previous one
+//! (`NORTHSTAR_PREVIOUS_MASTER_KEYS`) and sealed under the current one; with
+//! `NORTHSTAR_RESEAL_SECRETS` on, this task also re-seals the stored ones under the current key,
+//! in batches, while the server serves. Re-sealing is opt-in because it must wait until every
+//! replica can open the new key (see the operator guide's rotation steps): a replica that cannot
+//! would refuse every webhook of a re-sealed configuration. Two replicas re-sealing one row is
+//! harmless (the second swap finds the row changed). It keeps looking afterwards, at a slow
+//! pace: a replica still sealing under the old key during a rolling deploy may add a secret.
 use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
@@ -14,7 +16,7 @@ use crate::{
     db::{self, DbPool, secrets::Kind},
 };
 
-/// Rows read per pass and table.
+/// Rows read per query.
 const BATCH: i64 = 100;
 
 /// How it went.
@@ -26,42 +28,48 @@ pub struct Pass {
     pub unreadable: usize,
 }
 
-/// Re-seals one batch of stale secrets.
+/// Re-seals every secret sealed under a previous key, in batches.
 pub async fn pass(pool: &DbPool, cipher: &SecretCipher) -> Result<Pass, crate::error::ApiError> {
     let previous = cipher.previous_key_ids();
+    let mut outcome = Pass::default();
     if previous.is_empty() {
-        return Ok(Pass::default());
+        return Ok(outcome);
     }
     let mut conn = pool.get().await?;
-    let stale = db::secrets::stale(&mut conn, &previous, BATCH).await?;
-    let mut outcome = Pass::default();
-    for row in stale {
-        let context = match row.kind {
-            Kind::CredentialToken => token_context(row.id),
-            Kind::WebhookSecret => webhook_context(row.id),
-        };
-        match cipher.reseal(&row.sealed, &context) {
-            Ok(new) => {
-                if db::secrets::replace(&mut conn, row.kind, row.id, &row.sealed, &new).await? {
-                    outcome.resealed += 1;
+    for kind in [Kind::CredentialToken, Kind::WebhookSecret] {
+        let mut after = None;
+        loop {
+            let stale = db::secrets::stale(&mut conn, kind, &previous, after, BATCH).await?;
+            let last_batch = (stale.len() as i64) < BATCH;
+            for row in stale {
+                after = Some(row.id);
+                let context = match row.kind {
+                    Kind::CredentialToken => token_context(row.id),
+                    Kind::WebhookSecret => webhook_context(row.id),
+                };
+                match cipher.reseal(&row.sealed, &context) {
+                    Ok(new) => {
+                        if db::secrets::replace(&mut conn, row.kind, row.id, &row.sealed, &new).await? {
+                            outcome.resealed += 1;
+                        }
+                    }
+                    Err(err) => {
+                        // Only the key id is named: it identifies the key without revealing it.
+                        tracing::error!(kind = ?row.kind, id = %row.id, error = %err, "a stored secret cannot be re-sealed");
+                        outcome.unreadable += 1;
+                    }
                 }
             }
-            Err(err) => {
-                // Only the key id is named: it identifies the key without revealing it.
-                tracing::error!(kind = ?row.kind, id = %row.id, error = %err, "a stored secret cannot be re-sealed");
-                outcome.unreadable += 1;
+            if last_batch {
+                break;
             }
         }
     }
     Ok(outcome)
 }
 
-/// Runs passes until nothing is left, then checks again every `idle`; nothing at all without
-/// previous keys.
+/// Runs a pass now, then every `idle`.
 pub fn spawn(pool: DbPool, cipher: Arc<SecretCipher>, idle: Duration, shutdown: CancellationToken) {
-    if cipher.previous_key_ids().is_empty() {
-        return;
-    }
     tokio::spawn(async move {
         loop {
             let wait = match pass(&pool, &cipher).await {

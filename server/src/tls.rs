@@ -6,6 +6,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// Longest a TLS handshake may take on either port.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The server's certificate chain and private key, as PEM files.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -59,8 +62,10 @@ impl TlsIdentity {
 
     /// For tonic's server.
     pub fn grpc_config(&self) -> tonic::transport::ServerTlsConfig {
+        // A client that connects and never finishes its handshake must not hold a task forever.
         tonic::transport::ServerTlsConfig::new()
             .identity(tonic::transport::Identity::from_pem(&self.cert_pem, &self.key_pem))
+            .timeout(HANDSHAKE_TIMEOUT)
     }
 
     /// For the sidecar: HTTP/2 and HTTP/1.1 by ALPN.
@@ -108,7 +113,7 @@ pub async fn serve_sidecar(
             (acceptor.clone(), router.clone(), builder.clone(), graceful.watcher());
         tokio::spawn(async move {
             // A client that never finishes its handshake must not hold a task forever.
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
                     tracing::debug!(error = %err, "sidecar: TLS handshake failed");

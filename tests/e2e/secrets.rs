@@ -217,14 +217,20 @@ async fn a_master_key_rotation_reseals_every_secret_while_serving() {
     let old_id = SecretCipher::new(&MasterKey::from_base64(TEST_MASTER_KEY).unwrap()).key_id().to_owned();
     assert_eq!(key_ids(&app.db).await, [old_id]);
 
-    // A replica with the new key, the old one still accepted: it serves at once, re-sealing
-    // behind the scenes.
+    // Step 1 of the operator guide: the replicas learn the new key, still sealing under the old.
     let new_key = MasterKey::generate();
     let new_base64 = new_key.to_base64();
     let new_id = SecretCipher::new(&new_key).key_id().to_owned();
     let mut config = test_config(&app.db.url);
+    config.previous_master_keys = vec![MasterKey::from_base64(&new_base64).unwrap()];
+    let step_one = northstar_jira::Server::start(config).await.unwrap();
+
+    // Step 2: a replica with the new key, the old one still accepted, re-sealing: it serves at
+    // once, re-sealing behind the scenes.
+    let mut config = test_config(&app.db.url);
     config.master_key = MasterKey::from_base64(&new_base64).unwrap();
     config.previous_master_keys = vec![MasterKey::from_base64(TEST_MASTER_KEY).unwrap()];
+    config.reseal_secrets = true;
     let rotating = northstar_jira::Server::start(config).await.unwrap();
     let key = app.create_key(&admin, "", Role::Admin).await;
     let through_rotating = Client::connect(format!("http://{}", rotating.grpc_addr), &key).await.unwrap();
@@ -240,6 +246,10 @@ async fn a_master_key_rotation_reseals_every_secret_while_serving() {
     assert!(test_connection(through_rotating.clone(), credential_id.clone()).await);
     eventually("every secret re-sealed under the new key", async || key_ids(&app.db).await == [new_id.clone()]).await;
     assert!(test_connection(through_rotating, credential_id.clone()).await);
+    // A replica of step 1 not yet restarted opens what was re-sealed under the new key.
+    let through_step_one = Client::connect(format!("http://{}", step_one.grpc_addr), &key).await.unwrap();
+    assert!(test_connection(through_step_one, credential_id.clone()).await);
+    step_one.shutdown().await.unwrap();
     rotating.shutdown().await.unwrap();
 
     // The old key retired: a replica with only the new one opens every secret.

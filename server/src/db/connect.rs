@@ -26,8 +26,17 @@ pub enum Verify {
     Full,
 }
 
-/// What a URL's parameters ask for: `None` is a connection in clear, and the URL to hand to
-/// tokio-postgres (which knows only `disable`/`prefer`/`require` and no `sslrootcert`).
+/// What a URL's parameters ask for, and the URL to hand to tokio-postgres, which knows only
+/// `disable`/`prefer`/`require` and no `sslrootcert`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// In clear (or whatever tokio-postgres does without TLS for `prefer`).
+    Clear { url: String },
+    /// TLS, checked as `verify` says.
+    Tls(TlsRequest),
+}
+
+/// A TLS connection's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsRequest {
     pub verify: Verify,
@@ -39,36 +48,54 @@ fn bad(message: String) -> ConnectionError {
     ConnectionError::InvalidConnectionUrl(message)
 }
 
-/// Reads `sslmode` and `sslrootcert` from `url`.
-pub fn tls_request(url: &str) -> ConnectionResult<Option<TlsRequest>> {
-    let mut parsed = url::Url::parse(url).map_err(|e| bad(format!("the database URL is not a URL: {e}")))?;
+/// Reads `sslmode` and `sslrootcert` from `url`. The rest of the URL is passed on byte for byte
+/// (multi-host lists and percent-encoded options included): only those two parameters are
+/// taken out of the query, by splitting it, not by re-encoding it.
+pub fn transport(url: &str) -> ConnectionResult<Transport> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(Transport::Clear { url: url.to_owned() });
+    };
     let mut mode = None;
     let mut root_cert = None;
-    let mut kept = Vec::new();
-    for (key, value) in parsed.query_pairs() {
-        match &*key {
-            "sslmode" => mode = Some(value.into_owned()),
-            "sslrootcert" => root_cert = Some(value.into_owned()),
-            _ => kept.push((key.into_owned(), value.into_owned())),
+    let mut kept: Vec<&str> = Vec::new();
+    for part in query.split('&') {
+        let decoded = url::form_urlencoded::parse(part.as_bytes()).next();
+        match decoded {
+            Some((key, value)) if key == "sslmode" => mode = Some(value.into_owned()),
+            Some((key, value)) if key == "sslrootcert" => root_cert = Some(value.into_owned()),
+            _ if part.is_empty() => {}
+            _ => kept.push(part),
         }
     }
+    let with = |sslmode: &str| {
+        let mut parts = kept.clone();
+        let param = format!("sslmode={sslmode}");
+        parts.push(&param);
+        format!("{base}?{}", parts.join("&"))
+    };
     let verify = match mode.as_deref() {
-        None | Some("disable" | "allow" | "prefer") => return Ok(None),
+        None if kept.is_empty() => return Ok(Transport::Clear { url: base.to_owned() }),
+        None => return Ok(Transport::Clear { url: format!("{base}?{}", kept.join("&")) }),
+        Some("disable" | "allow") => return Ok(Transport::Clear { url: with("disable") }),
+        Some("prefer") => return Ok(Transport::Clear { url: with("prefer") }),
         Some("require") if root_cert.is_some() => Verify::Chain,
         Some("require") => Verify::Nothing,
         Some("verify-ca") => Verify::Chain,
         Some("verify-full") => Verify::Full,
         Some(other) => return Err(bad(format!("sslmode={other} is not a libpq sslmode"))),
     };
-    kept.push(("sslmode".into(), "require".into()));
-    parsed.query_pairs_mut().clear().extend_pairs(kept);
-    Ok(Some(TlsRequest { verify, root_cert, url: parsed.into() }))
+    Ok(Transport::Tls(TlsRequest { verify, root_cert, url: with("require") }))
 }
 
 /// Opens a connection to `url`, with TLS as its `sslmode` asks.
 pub async fn establish(url: &str) -> ConnectionResult<AsyncPgConnection> {
-    let Some(request) = tls_request(url)? else {
+    // The common case, no TLS parameter at all, hands the URL over untouched.
+    if !(url.contains("sslmode") || url.contains("sslrootcert")) {
         return AsyncPgConnection::establish(url).await;
+    }
+    let request = match transport(url)? {
+        Transport::Clear { url } => return AsyncPgConnection::establish(&url).await,
+        Transport::Tls(request) => request,
     };
     let config = client_config(&request)?;
     let (client, connection) =
@@ -199,15 +226,27 @@ mod tests {
 
     #[test]
     fn sslmode_follows_libpq() {
-        assert_eq!(tls_request("postgres://u@h/db").unwrap(), None);
-        assert_eq!(tls_request("postgres://u@h/db?sslmode=prefer").unwrap(), None);
-        let r = tls_request("postgres://u@h/db?sslmode=require&application_name=x").unwrap().unwrap();
+        let clear = |url: &str| match transport(url).unwrap() {
+            Transport::Clear { url } => url,
+            Transport::Tls(_) => panic!("TLS for {url}"),
+        };
+        let tls = |url: &str| match transport(url).unwrap() {
+            Transport::Tls(request) => request,
+            Transport::Clear { .. } => panic!("clear for {url}"),
+        };
+        assert_eq!(clear("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(clear("postgres://u@h/db?sslmode=prefer"), "postgres://u@h/db?sslmode=prefer");
+        assert_eq!(clear("postgres://u@h/db?sslmode=allow&sslrootcert=/ca.pem"), "postgres://u@h/db?sslmode=disable");
+        let r = tls("postgres://u@h/db?sslmode=require&application_name=x");
         assert_eq!(r.verify, Verify::Nothing);
         assert_eq!(r.url, "postgres://u@h/db?application_name=x&sslmode=require");
-        let r = tls_request("postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem").unwrap().unwrap();
-        assert_eq!((r.verify, r.root_cert.as_deref()), (Verify::Chain, Some("/ca.pem")));
+        let r = tls("postgres://u@h/db?sslmode=require&sslrootcert=%2Fetc%2Fca.pem");
+        assert_eq!((r.verify, r.root_cert.as_deref()), (Verify::Chain, Some("/etc/ca.pem")));
         assert_eq!(r.url, "postgres://u@h/db?sslmode=require");
-        assert_eq!(tls_request("postgres://u@h/db?sslmode=verify-full").unwrap().unwrap().verify, Verify::Full);
-        assert!(tls_request("postgres://u@h/db?sslmode=sometimes").is_err());
+        assert_eq!(tls("postgres://u@h/db?sslmode=verify-full").verify, Verify::Full);
+        assert!(transport("postgres://u@h/db?sslmode=sometimes").is_err());
+        // What tokio-postgres reads itself stays byte for byte: hosts lists, encoded options.
+        let r = tls("postgres://u@h1:5432,h2:5432/db?options=-c%20statement_timeout%3D5s&sslmode=verify-ca");
+        assert_eq!(r.url, "postgres://u@h1:5432,h2:5432/db?options=-c%20statement_timeout%3D5s&sslmode=require");
     }
 }

@@ -164,9 +164,11 @@ pub async fn creations_under_way(
     deliveries::table
         .inner_join(events::table)
         .filter(deliveries::configuration_id.eq(configuration))
-        .filter(deliveries::kind.eq(kind::CREATE_TICKET))
-        .filter(deliveries::state.eq_any([state::PENDING, state::IN_FLIGHT, state::FAILED]))
-        .filter(deliveries::attempts.gt(0))
+        // Literal, as deliveries_creating_idx's predicate is: bound values would not match it.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "deliveries.kind = 'create_ticket' AND deliveries.state IN ('pending', 'in_flight', 'failed') \
+             AND deliveries.attempts > 0",
+        ))
         .select((deliveries::tenant_id, events::external_id, deliveries::generation))
         .load(conn)
         .await

@@ -30,41 +30,59 @@ pub struct Stale {
 /// A configuration's id and its nullable secret columns.
 type SecretRow = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
 
-/// Up to `limit` secrets of each kind sealed under one of `key_ids` (the previous keys: those
-/// under a key nobody has could never be re-sealed, and would fill every batch).
-pub async fn stale(conn: &mut AsyncPgConnection, key_ids: &[String], limit: i64) -> QueryResult<Vec<Stale>> {
-    let tokens: Vec<(Uuid, Vec<u8>, Vec<u8>, String)> = credentials::table
-        .filter(credentials::token_key_id.eq_any(key_ids))
-        .select((credentials::id, credentials::token_ciphertext, credentials::token_nonce, credentials::token_key_id))
-        .order(credentials::id)
-        .limit(limit)
-        .load(conn)
-        .await?;
-    let secrets: Vec<SecretRow> = configurations::table
-        .filter(configurations::webhook_secret_key_id.eq_any(key_ids))
-        .select((
-            configurations::id,
-            configurations::webhook_secret_ciphertext,
-            configurations::webhook_secret_nonce,
-            configurations::webhook_secret_key_id,
-        ))
-        .order(configurations::id)
-        .limit(limit)
-        .load(conn)
-        .await?;
-    let tokens = tokens.into_iter().map(|(id, ciphertext, nonce, key_id)| Stale {
-        kind: Kind::CredentialToken,
-        id,
-        sealed: Sealed { ciphertext, nonce, key_id },
-    });
-    let secrets = secrets.into_iter().filter_map(|(id, ciphertext, nonce, key_id)| {
-        Some(Stale {
-            kind: Kind::WebhookSecret,
-            id,
-            sealed: Sealed { ciphertext: ciphertext?, nonce: nonce?, key_id: key_id? },
-        })
-    });
-    Ok(tokens.chain(secrets).collect())
+/// Up to `limit` secrets of `kind` sealed under one of `key_ids` (the previous keys: those under
+/// a key nobody has could never be re-sealed), in id order after `after`, so a pass moves past
+/// rows it could not re-seal instead of reading them again.
+pub async fn stale(
+    conn: &mut AsyncPgConnection,
+    kind: Kind,
+    key_ids: &[String],
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<Stale>> {
+    let after = after.unwrap_or(Uuid::nil());
+    match kind {
+        Kind::CredentialToken => {
+            let rows: Vec<(Uuid, Vec<u8>, Vec<u8>, String)> = credentials::table
+                .filter(credentials::token_key_id.eq_any(key_ids))
+                .filter(credentials::id.gt(after))
+                .select((
+                    credentials::id,
+                    credentials::token_ciphertext,
+                    credentials::token_nonce,
+                    credentials::token_key_id,
+                ))
+                .order(credentials::id)
+                .limit(limit)
+                .load(conn)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, ciphertext, nonce, key_id)| Stale { kind, id, sealed: Sealed { ciphertext, nonce, key_id } })
+                .collect())
+        }
+        Kind::WebhookSecret => {
+            let rows: Vec<SecretRow> = configurations::table
+                .filter(configurations::webhook_secret_key_id.eq_any(key_ids))
+                .filter(configurations::id.gt(after))
+                .select((
+                    configurations::id,
+                    configurations::webhook_secret_ciphertext,
+                    configurations::webhook_secret_nonce,
+                    configurations::webhook_secret_key_id,
+                ))
+                .order(configurations::id)
+                .limit(limit)
+                .load(conn)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(id, ciphertext, nonce, key_id)| {
+                    Some(Stale { kind, id, sealed: Sealed { ciphertext: ciphertext?, nonce: nonce?, key_id: key_id? } })
+                })
+                .collect())
+        }
+    }
 }
 
 /// Replaces `old` with `new` where `old` is still stored; whether it was.

@@ -21,8 +21,16 @@ use crate::{
     error::ApiError,
 };
 
-/// Processing attempts before a delivery is given up (kept, as `dead`, for the operator).
+/// Processing attempts before a delivery is given up (kept, as `dead`, for the operator); with
+/// [`later_delay`], about 95 minutes.
 const MAX_ATTEMPTS: i32 = 100;
+/// When a delivery that must wait is tried again: at once for the usual short race (a ticket
+/// committed a moment later), then backing off to a minute, so the retry budget spans the
+/// longest a ticket's creation can take under Jira's faults and 429s (well over an hour).
+fn later_delay(attempts: i32) -> chrono::TimeDelta {
+    chrono::TimeDelta::seconds(1 << attempts.clamp(0, 6)).min(chrono::TimeDelta::seconds(60))
+}
+
 /// How long processed deliveries are kept to recognise Jira's retries of them.
 const KEEP_PROCESSED: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
@@ -72,7 +80,7 @@ async fn process_batch(state: &AppState) -> Result<usize, ApiError> {
             match outcome {
                 Ok(Applied::Done) => db::webhooks::finish(conn, row.id).await?,
                 Ok(Applied::Later(why)) => {
-                    let next = (row.attempts + 1 < MAX_ATTEMPTS).then(|| Utc::now() + chrono::TimeDelta::seconds(1));
+                    let next = (row.attempts + 1 < MAX_ATTEMPTS).then(|| Utc::now() + later_delay(row.attempts));
                     db::webhooks::fail(conn, row.id, why, next).await?;
                 }
                 Err(err @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => return Err(err),
@@ -112,4 +120,19 @@ async fn process(state: &AppState, conn: &mut AsyncPgConnection, row: &InboxRow)
     let applied = apply::apply(conn, &routing, configuration, &news).await?;
     tracing::info!(event = parsed.event.as_str(), changes = changes.len(), ?applied, "webhook applied");
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_deliveries_back_off_to_a_minute_and_give_up_after_an_hour_and_a_half() {
+        assert_eq!(later_delay(0), chrono::TimeDelta::seconds(1));
+        assert_eq!(later_delay(3), chrono::TimeDelta::seconds(8));
+        assert_eq!(later_delay(6), chrono::TimeDelta::seconds(60));
+        assert_eq!(later_delay(99), chrono::TimeDelta::seconds(60));
+        let total: i64 = (0..MAX_ATTEMPTS - 1).map(|a| later_delay(a).num_seconds()).sum();
+        assert!((90 * 60..100 * 60).contains(&total), "{total} s");
+    }
 }

@@ -1,7 +1,7 @@
-//! The per-configuration webhook rate limit. It applies to requests for configurations that
-//! exist and are bidirectional, before the signature is checked, so a flood of forged requests
-//! costs a lookup in a memo and nothing else; keys are therefore bounded by the number of
-//! configurations. A refused request gets 429 with Retry-After, which Jira retries.
+//! The per-configuration webhook rate limit. It applies to verified requests only, so a flood
+//! of forged ones (the URL is visible to Jira admins and proxies) cannot spend the budget of
+//! Jira's real deliveries; keys are therefore bounded by the number of configurations. A refused
+//! request gets 429 with Retry-After, which Jira retries.
 use std::{num::NonZeroU32, time::Duration};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};

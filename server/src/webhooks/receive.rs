@@ -69,11 +69,6 @@ pub async fn handle(
     else {
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
     };
-    if let Err(wait) = state.webhook_limiter.check(configuration) {
-        metrics::counter!("northstar_webhooks_total", "event" => "", "outcome" => "rate_limited").increment(1);
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        return (StatusCode::TOO_MANY_REQUESTS, [(http::header::RETRY_AFTER, seconds.to_string())]).into_response();
-    }
     let Ok(secret) = state.cipher.open(&sealed, &crate::api::configurations::webhook_context(configuration)) else {
         tracing::error!(%configuration, "webhook secret cannot be opened with the current master key");
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
@@ -81,6 +76,12 @@ pub async fn handle(
     let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
     if !webhook::verify(secret.expose_secret().as_bytes(), &body, signature, query.secret.as_deref()) {
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // After the signature: forged requests must not spend the budget of Jira's real deliveries.
+    if let Err(wait) = state.webhook_limiter.check(configuration) {
+        metrics::counter!("northstar_webhooks_total", "event" => "", "outcome" => "rate_limited").increment(1);
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return (StatusCode::TOO_MANY_REQUESTS, [(http::header::RETRY_AFTER, seconds.to_string())]).into_response();
     }
     let parsed = match webhook::parse(&body) {
         Ok(parsed) => parsed,
