@@ -2,7 +2,7 @@
 use northstar_jira_client::proto::{self, ConnectionFailureReason as Reason, Role};
 use tonic::Code;
 
-use crate::support::{TestApp, init_logging};
+use crate::support::{Captured, TestApp, init_logging};
 
 pub const TOKEN: &str = "ATATT3xFfGF0-super-secret-token-value";
 
@@ -274,27 +274,6 @@ async fn connection_tests_against_jira() {
     assert_eq!(after.failure_reason(), Reason::TokenRejected);
 }
 
-/// Collects every log line of this test's thread.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// A current-thread runtime runs the server's tasks on this thread, so a thread-local
 /// subscriber at TRACE sees all of them, whatever else the process installed.
 #[tokio::test(flavor = "current_thread")]
@@ -336,7 +315,7 @@ async fn trace_logs_never_contain_the_token() {
         })
         .await
         .unwrap();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = String::from_utf8(captured.contents()).unwrap();
     assert!(logs.contains("connection test passed"), "the capture saw the server's logs");
     assert!(!logs.contains(secret), "the token appears in the trace log");
     use base64::Engine as _;

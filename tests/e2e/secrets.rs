@@ -12,7 +12,7 @@ use northstar_jira_client::{
 
 use crate::{
     routing::configuration,
-    support::{OPERATOR_TOKEN, TEST_MASTER_KEY, TestApp, TestDb, eventually, sim_credential, test_config},
+    support::{Captured, OPERATOR_TOKEN, TEST_MASTER_KEY, TestApp, TestDb, eventually, sim_credential, test_config},
 };
 
 /// A bidirectional configuration for app `web` through a simulator credential; its id, webhook
@@ -43,27 +43,6 @@ async fn dump(url: &str) -> String {
         .expect("pg_dump runs (install the PostgreSQL client)");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Collects every log line of this test's thread.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
 
 /// A current-thread runtime runs the server's tasks on this thread, so a thread-local
@@ -163,7 +142,7 @@ async fn no_secret_appears_in_responses_logs_errors_or_the_database() {
 
     let dump = dump(&app.db.url).await;
     assert!(dump.contains("alice@example.com") || dump.contains(jira_sim::DEFAULT_EMAIL), "the dump holds rows");
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = String::from_utf8(captured.contents()).unwrap();
     assert!(logs.contains("connection test passed"), "the capture saw the server's logs");
     let secrets = [
         ("the API key", api_key.as_str()),
