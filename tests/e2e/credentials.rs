@@ -2,7 +2,7 @@
 use northstar_jira_client::proto::{self, ConnectionFailureReason as Reason, Role};
 use tonic::Code;
 
-use crate::support::{Captured, TestApp, init_logging};
+use crate::support::{TestApp, init_logging};
 
 pub const TOKEN: &str = "ATATT3xFfGF0-super-secret-token-value";
 
@@ -278,13 +278,7 @@ async fn connection_tests_against_jira() {
 /// subscriber at TRACE sees all of them, whatever else the process installed.
 #[tokio::test(flavor = "current_thread")]
 async fn trace_logs_never_contain_the_token() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = crate::support::capture_trace();
     let sim = jira_sim::Simulator::start(jira_sim::SimConfig::default()).await;
     let app = TestApp::start().await;
     let (_, admin) = app.tenant_with_key("acme", Role::Admin).await;

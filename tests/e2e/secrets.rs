@@ -12,7 +12,7 @@ use northstar_jira_client::{
 
 use crate::{
     routing::configuration,
-    support::{Captured, OPERATOR_TOKEN, TEST_MASTER_KEY, TestApp, TestDb, eventually, sim_credential, test_config},
+    support::{OPERATOR_TOKEN, TEST_MASTER_KEY, TestApp, TestDb, eventually, sim_credential, test_config},
 };
 
 /// A bidirectional configuration for app `web` through a simulator credential; its id, webhook
@@ -49,13 +49,7 @@ async fn dump(url: &str) -> String {
 /// subscriber at TRACE sees all of them.
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_appears_in_responses_logs_errors_or_the_database() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = crate::support::capture_trace();
     let sim = Simulator::start(SimConfig::default()).await;
     let app = TestApp::start().await;
     let operator = app.operator().await;

@@ -160,6 +160,18 @@ pub async fn get_event(client: &Client, external_id: &str) -> proto::GetEventRes
         .into_inner()
 }
 
+/// Every log line of this thread at TRACE, until the guard drops. Under a current-thread
+/// runtime the server's tasks run on this thread too, so the capture sees all of them.
+pub fn capture_trace() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
 /// Collects every log line written to it (a `tracing` writer), for tests that read the logs.
 #[derive(Clone, Default)]
 pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
