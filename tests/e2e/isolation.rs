@@ -1365,14 +1365,7 @@ async fn every_administrative_change_leaves_one_audit_event_without_secrets() {
     let operator = test.operator().await;
     let mut secrets: Vec<String> = vec![jira_sim::DEFAULT_TOKEN.into()];
 
-    let tenant = operator
-        .tenants()
-        .create_tenant(proto::CreateTenantRequest { name: "acme".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .tenant
-        .unwrap();
+    let tenant = crate::support::create_tenant(&operator, "acme").await;
     let created = operator
         .tenants()
         .create_api_key(proto::CreateApiKeyRequest {

@@ -53,14 +53,7 @@ async fn no_secret_appears_in_responses_logs_errors_or_the_database() {
     let sim = Simulator::start(SimConfig::default()).await;
     let app = TestApp::start().await;
     let operator = app.operator().await;
-    let tenant = operator
-        .tenants()
-        .create_tenant(proto::CreateTenantRequest { name: "acme".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .tenant
-        .unwrap();
+    let tenant = crate::support::create_tenant(&operator, "acme").await;
     let api_key = app.create_key(&operator, &tenant.tenant_id, Role::Admin).await;
     let admin = app.client(&api_key).await;
     let (configuration_id, url, first_secret) = bidirectional(&admin, &sim).await;

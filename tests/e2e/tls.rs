@@ -64,14 +64,7 @@ async fn grpc_and_the_sidecar_serve_tls_from_certificate_files() {
         .connect()
         .await
         .unwrap();
-    let tenant = operator
-        .tenants()
-        .create_tenant(proto::CreateTenantRequest { name: "acme".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .tenant
-        .unwrap();
+    let tenant = crate::support::create_tenant(&operator, "acme").await;
     assert!(!tenant.tenant_id.is_empty());
     // A client that does not trust the CA gets no connection, and plain text gets no answer.
     let untrusted = ClientBuilder::new(format!("https://localhost:{port}"))

@@ -61,14 +61,7 @@ impl TestApp {
     /// Creates a tenant and a key of `role` in it; returns the tenant id and the key's client.
     pub async fn tenant_with_key(&self, name: &str, role: proto::Role) -> (String, Client) {
         let operator = self.operator().await;
-        let tenant = operator
-            .tenants()
-            .create_tenant(proto::CreateTenantRequest { name: name.into() })
-            .await
-            .unwrap()
-            .into_inner()
-            .tenant
-            .unwrap();
+        let tenant = create_tenant(&operator, name).await;
         let key = self.create_key(&operator, &tenant.tenant_id, role).await;
         (tenant.tenant_id, self.client(&key).await)
     }
@@ -111,6 +104,18 @@ pub fn test_config(database_url: &str) -> Config {
     config.jira_duplicate_sweep = std::time::Duration::from_millis(1500);
     config.delivery_lease = std::time::Duration::from_secs(2);
     config
+}
+
+/// Creates a tenant through `operator`.
+pub async fn create_tenant(operator: &Client, name: &str) -> proto::Tenant {
+    operator
+        .tenants()
+        .create_tenant(proto::CreateTenantRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .tenant
+        .unwrap()
 }
 
 /// Initializes test logging once (`RUST_LOG` to see it).
